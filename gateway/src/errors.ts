@@ -1,0 +1,91 @@
+// The gateway's error hierarchy: each class carries its HTTP status and stable type name, so the
+// HTTP layer maps errors to answers in one place (worker/error-handler.ts).
+
+export type ErrorDetails = Record<string, unknown>;
+
+export class ApiError extends Error {
+  readonly status: number = 500;
+  readonly type: string = 'InternalError';
+  /** Seconds a client should wait before retrying (sent as Retry-After). */
+  readonly retryAfter: number | undefined = undefined;
+  readonly details: ErrorDetails;
+
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.details = details;
+  }
+}
+
+export class Unauthorized extends ApiError {
+  override readonly status = 401;
+  override readonly type = 'Unauthorized';
+  constructor() {
+    super('Invalid or missing API Key');
+  }
+}
+
+export class ServiceNotFound extends ApiError {
+  override readonly status = 404;
+  override readonly type = 'ServiceNotFound';
+  constructor(service: string) {
+    super(`OCR service '${service}' not found.`);
+  }
+}
+
+export class RouteNotFound extends ApiError {
+  override readonly status = 404;
+  override readonly type = 'NotFound';
+}
+
+export class BadRequest extends ApiError {
+  override readonly status = 400;
+  override readonly type = 'BadRequest';
+}
+
+export class BadOption extends ApiError {
+  override readonly status = 400;
+  override readonly type = 'BadOption';
+}
+
+export class FileTooLarge extends ApiError {
+  override readonly status = 413;
+  override readonly type = 'FileTooLarge';
+  constructor(limitBytes: number) {
+    super(`The file is larger than the limit of ${Math.round(limitBytes / 1024 / 1024)} MB (MAX_UPLOAD_MB).`, {
+      limit_bytes: limitBytes,
+    });
+  }
+}
+
+export class ServiceUnavailable extends ApiError {
+  override readonly status = 503;
+  override readonly type = 'ServiceUnavailable';
+  override readonly retryAfter: number | undefined;
+  constructor(message: string, retryAfter: number | undefined, details: ErrorDetails = {}) {
+    super(message, details);
+    this.retryAfter = retryAfter;
+  }
+}
+
+export class GatewayTimeout extends ApiError {
+  override readonly status = 504;
+  override readonly type = 'Timeout';
+  constructor(timeoutMs: number) {
+    super(`OCR did not finish within ${timeoutMs / 1000} s (TIMEOUT); try fewer pages (page range) or raise TIMEOUT.`, {
+      timeout_s: timeoutMs / 1000,
+    });
+  }
+}
+
+/** An error answer produced by a sidecar, relayed with its own status, type and details. */
+export class SidecarError extends ApiError {
+  override readonly status: number;
+  override readonly type: string;
+  override readonly retryAfter: number | undefined;
+  constructor(status: number, type: string, message: string, details: ErrorDetails, retryAfter: number | undefined) {
+    super(message, details);
+    this.status = status;
+    this.type = type;
+    this.retryAfter = retryAfter;
+  }
+}

@@ -1,0 +1,56 @@
+// HealthPoller: polls every running sidecar's /health each HEALTH_POLL_MS, feeds the answers to the
+// supervisors (hang detection, GPU and queue figures) and publishes the combined snapshot.
+import { getSidecarHealth } from '../sidecar-client.js';
+import type { HealthSnapshot } from '../snapshot.js';
+import type { SidecarSupervisor } from './sidecar-supervisor.js';
+
+export class HealthPoller {
+  private timer: NodeJS.Timeout | null = null;
+  private polling = false;
+
+  constructor(
+    private readonly supervisors: readonly SidecarSupervisor[],
+    private readonly intervalMs: number,
+    private readonly publish: (snapshot: HealthSnapshot) => void,
+  ) {
+    // State changes (crash, ready, failed) are published at once, not at the next poll.
+    for (const s of supervisors) s.on('change', () => this.publish(this.snapshot()));
+  }
+
+  snapshot(): HealthSnapshot {
+    return { services: this.supervisors.map((s) => s.status()), updatedAt: Date.now() };
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => void this.pollOnce(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  async pollOnce(): Promise<void> {
+    if (this.polling) return; // a slow round never stacks up behind another
+    this.polling = true;
+    try {
+      const timeoutMs = Math.max(1000, Math.min(this.intervalMs, 5000));
+      await Promise.all(
+        this.supervisors.map(async (s) => {
+          const { state } = s.status();
+          if (state !== 'ready' && state !== 'unavailable') return;
+          try {
+            s.onHealth(await getSidecarHealth(s.socketPath, timeoutMs));
+          } catch (err) {
+            s.onHealthFailure(err);
+          }
+        }),
+      );
+      this.publish(this.snapshot());
+    } finally {
+      this.polling = false;
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// The primary process: prepares the private socket directory, starts one supervised sidecar per
+// enabled service, waits for them to settle, forks the workers, keeps them fed with health
+// snapshots, and shuts everything down in order on SIGTERM/SIGINT.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { PrimaryToWorker } from '../snapshot.js';
+import { HealthPoller } from './health-poller.js';
+import { SidecarSupervisor } from './sidecar-supervisor.js';
+import { WorkerPool } from './worker-pool.js';
+
+export async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  for (const warning of config.warnings) logger.warn(warning);
+
+  const workerEnv: Record<string, string> = {};
+  if (config.apiKeys.length === 0) {
+    // Only outside production (config refuses production without a key): the quickstart just works.
+    const key = randomBytes(24).toString('base64url');
+    config.apiKeys = [key];
+    config.apiKeyGenerated = true;
+    workerEnv.API_KEY = key;
+    process.stdout.write(`\nNo API_KEY is set: this run accepts the generated key\n\n    x-api-key: ${key}\n\nSet API_KEY in .env to choose your own.\n\n`);
+  }
+
+  const runDir = prepareRunDir(config.runDir);
+  workerEnv.RUN_DIR = runDir;
+  logger.info('starting', { services: config.services.map((s) => s.name), workers: config.workers, port: config.port });
+
+  const supervisors = config.services.map((s) => new SidecarSupervisor(s, config, runDir, logger));
+  let pool: WorkerPool | null = null;
+  const poller = new HealthPoller(supervisors, config.healthPollMs, (snapshot) => pool?.broadcast({ type: 'snapshot', snapshot }));
+  const current = (): PrimaryToWorker => ({ type: 'snapshot', snapshot: poller.snapshot() });
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down: draining requests', { signal, grace_s: config.shutdownGraceMs / 1000 });
+    await pool?.stop(config.shutdownGraceMs);
+    poller.stop();
+    await Promise.all(supervisors.map((s) => s.stop()));
+    if (config.runDir === '') rmSync(runDir, { recursive: true, force: true });
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  for (const s of supervisors) s.start();
+  await Promise.all(supervisors.map((s) => s.settled()));
+  if (stopping) return;
+  poller.start();
+
+  pool = new WorkerPool(config.workers, workerEnv, logger, current);
+  pool.start();
+  const states = Object.fromEntries(supervisors.map((s) => [s.name, s.status().state]));
+  logger.info(`listening on http://${config.host}:${config.port}`, { sidecars: states });
+}
+
+function prepareRunDir(configured: string): string {
+  if (configured === '') return mkdtempSync(path.join(os.tmpdir(), 'mdso-ocr-'));
+  mkdirSync(configured, { recursive: true, mode: 0o700 });
+  // Sockets are reachable by the service's user only.
+  chmodSync(configured, 0o700);
+  return configured;
+}

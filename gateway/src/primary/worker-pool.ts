@@ -1,0 +1,82 @@
+// WorkerPool: forks WORKERS gateway workers with node:cluster, respawns those that die, recycles
+// one after MAX_REQUESTS answers (a replacement first, then the old one drains), and stops them all.
+import cluster, { type Worker } from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../logger.js';
+import { isWorkerToPrimary, type PrimaryToWorker } from '../snapshot.js';
+
+const QUICK_EXIT_MS = 5000;
+
+export class WorkerPool {
+  private stopping = false;
+  private readonly retiring = new Set<Worker>();
+  private quickExits = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly env: Record<string, string>,
+    private readonly logger: Logger,
+    private readonly currentMessage: () => PrimaryToWorker,
+  ) {}
+
+  start(): void {
+    cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
+    for (let i = 0; i < this.size; i += 1) this.fork();
+  }
+
+  broadcast(message: PrimaryToWorker): void {
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker?.isConnected()) worker.send(message);
+    }
+  }
+
+  /** Tells every worker to drain, waits up to graceMs, then kills what is left. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const exited = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+    for (const w of workers) if (w.isConnected()) w.send({ type: 'shutdown' } satisfies PrimaryToWorker);
+    const done = await Promise.race([Promise.all(exited).then(() => true), sleep(graceMs + 2000, false)]);
+    if (!done) {
+      this.logger.warn('workers still busy after the grace period; killing them');
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+      await Promise.all(exited);
+    }
+  }
+
+  private fork(): Worker {
+    const worker = cluster.fork(this.env);
+    const startedAt = Date.now();
+    worker.once('online', () => worker.send(this.currentMessage()));
+    worker.on('message', (msg: unknown) => {
+      if (isWorkerToPrimary(msg) && msg.type === 'recycle-me') this.recycle(worker);
+    });
+    worker.once('exit', () => {
+      if (Date.now() - startedAt < QUICK_EXIT_MS && !this.retiring.has(worker)) this.quickExits += 1;
+      else this.quickExits = 0;
+    });
+    return worker;
+  }
+
+  private recycle(old: Worker): void {
+    if (this.stopping || this.retiring.has(old)) return;
+    this.retiring.add(old);
+    const replacement = this.fork();
+    // The old worker drains only once its replacement accepts connections: no gap in service.
+    replacement.once('listening', () => {
+      this.logger.info('recycling worker', { old_pid: old.process.pid, new_pid: replacement.process.pid });
+      if (old.isConnected()) old.send({ type: 'shutdown' } satisfies PrimaryToWorker);
+    });
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    const retired = this.retiring.delete(worker);
+    if (this.stopping || retired) return;
+    // A worker that dies right after start would otherwise be re-forked in a tight loop.
+    const delay = Math.min(500 * 2 ** Math.max(0, this.quickExits - 1), 30_000) * (this.quickExits > 0 ? 1 : 0);
+    this.logger.error('worker died; starting another', { worker_pid: worker.process.pid, code, signal, restart_in_ms: delay });
+    setTimeout(() => {
+      if (!this.stopping) this.fork();
+    }, delay);
+  }
+}

@@ -1,0 +1,90 @@
+// HTTP over each sidecar's Unix socket with undici: one keep-alive Agent per socket, shared by the
+// health poller (primary) and the upload path (workers).
+import type { Readable } from 'node:stream';
+import { Agent, errors as undiciErrors } from 'undici';
+import type { GpuStats, InFlight, QueueStats } from './snapshot.js';
+
+const agents = new Map<string, Agent>();
+
+function agentFor(socketPath: string): Agent {
+  let agent = agents.get(socketPath);
+  if (agent === undefined) {
+    // Timeouts are ours (TIMEOUT, health poll deadline) through AbortSignal, not undici's defaults.
+    agent = new Agent({ connect: { socketPath }, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
+    agents.set(socketPath, agent);
+  }
+  return agent;
+}
+
+/** What a sidecar's GET /health answers. */
+export interface SidecarHealth {
+  state: 'starting' | 'ready' | 'unavailable';
+  service: string;
+  model: string | null;
+  device: string | null;
+  pid: number;
+  message: string | null;
+  queue: QueueStats | null;
+  gpu: GpuStats;
+  in_flight?: InFlight[];
+}
+
+export async function getSidecarHealth(socketPath: string, timeoutMs: number): Promise<SidecarHealth> {
+  const res = await agentFor(socketPath).request({
+    origin: 'http://sidecar',
+    path: '/health',
+    method: 'GET',
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new Error(`sidecar /health answered ${res.statusCode}`);
+  }
+  return (await res.body.json()) as SidecarHealth;
+}
+
+export interface SidecarAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+/** POSTs a streamed file to the sidecar's /ocr and parses its JSON answer. */
+export async function postToSidecar(options: {
+  socketPath: string;
+  body: Readable;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  signal: AbortSignal;
+}): Promise<SidecarAnswer> {
+  const query = new URLSearchParams(options.query).toString();
+  const res = await agentFor(options.socketPath).request({
+    origin: 'http://sidecar',
+    path: query === '' ? '/ocr' : `/ocr?${query}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', ...options.headers },
+    body: options.body,
+    signal: options.signal,
+  });
+  let body: unknown;
+  try {
+    body = await res.body.json();
+  } catch {
+    body = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, body };
+}
+
+/** True when the error means the sidecar went away (crashed, restarted) rather than our abort. */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof undiciErrors.SocketError) return true;
+  if (err instanceof undiciErrors.ClientDestroyedError || err instanceof undiciErrors.ClientClosedError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+}
+
+export async function closeSidecarAgents(): Promise<void> {
+  const all = [...agents.values()];
+  agents.clear();
+  await Promise.allSettled(all.map((a) => a.close()));
+}

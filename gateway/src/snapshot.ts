@@ -1,0 +1,59 @@
+// The health snapshot: what the primary knows about every sidecar, broadcast to the workers over
+// cluster IPC so that they answer /health, /services and routing decisions from memory.
+import type { ServiceName } from './services.js';
+
+export type SidecarState = 'starting' | 'ready' | 'unavailable' | 'restarting' | 'failed' | 'stopped';
+
+export interface GpuStats {
+  available: boolean;
+  name?: string;
+  uuid?: string;
+  allocated_gb?: number;
+  reserved_gb?: number;
+  total_gb?: number;
+  free_gb?: number;
+}
+
+export interface QueueStats {
+  active: number;
+  waiting: number;
+  limit: number;
+}
+
+export interface InFlight {
+  request_id: string;
+  pages_done: number;
+  pages_total: number;
+}
+
+export interface SidecarStatus {
+  name: ServiceName;
+  state: SidecarState;
+  pid: number | null;
+  restarts: number;
+  model: string | null;
+  device: string | null;
+  gpu: GpuStats;
+  queue: QueueStats | null;
+  in_flight: InFlight[];
+  /** Why the sidecar is not ready (unavailable message, last crash, failure reason). */
+  message: string | null;
+  socketPath: string;
+}
+
+export interface HealthSnapshot {
+  services: SidecarStatus[];
+  updatedAt: number;
+}
+
+/** Messages exchanged between the primary and its workers. */
+export type PrimaryToWorker = { type: 'snapshot'; snapshot: HealthSnapshot } | { type: 'shutdown' };
+export type WorkerToPrimary = { type: 'recycle-me' };
+
+export function isPrimaryToWorker(msg: unknown): msg is PrimaryToWorker {
+  return typeof msg === 'object' && msg !== null && ((msg as { type?: unknown }).type === 'snapshot' || (msg as { type?: unknown }).type === 'shutdown');
+}
+
+export function isWorkerToPrimary(msg: unknown): msg is WorkerToPrimary {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'recycle-me';
+}

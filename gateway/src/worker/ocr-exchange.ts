@@ -1,0 +1,69 @@
+// OcrExchange: the life of one OCR request between a worker and a sidecar — the streamed POST, its
+// deadline, and why it was cut short (timeout, client gone, file too large, sidecar gone).
+import { ApiError, GatewayTimeout, ServiceUnavailable } from '../errors.js';
+import { isConnectionError, type SidecarAnswer } from '../sidecar-client.js';
+import type { OcrOptions } from './ocr-options.js';
+
+export type AbortCause = 'timeout' | 'client-gone' | 'too-large';
+
+export class OcrExchange {
+  readonly deadline: number;
+  uploadedBytes = 0;
+  private readonly controller = new AbortController();
+  private cause: AbortCause | null = null;
+  private causeError: ApiError | null = null;
+  private answer: Promise<SidecarAnswer> | null = null;
+
+  constructor(
+    readonly service: string,
+    readonly requestId: string,
+    readonly socketPath: string,
+    readonly options: OcrOptions,
+    readonly maxUploadBytes: number,
+    readonly timeoutMs: number,
+  ) {
+    this.deadline = Date.now() + timeoutMs;
+  }
+
+  get started(): boolean {
+    return this.answer !== null;
+  }
+
+  get abortCause(): AbortCause | null {
+    return this.cause;
+  }
+
+  start(send: (signal: AbortSignal) => Promise<SidecarAnswer>): void {
+    this.answer = send(this.controller.signal);
+    // The answer may never be awaited (multer rejected the form): never an unhandled rejection.
+    this.answer.catch(() => undefined);
+  }
+
+  /** Cuts the sidecar request short; the first cause wins. */
+  abort(cause: AbortCause, error: ApiError | null = null): void {
+    if (this.cause === null) {
+      this.cause = cause;
+      this.causeError = error;
+    }
+    this.controller.abort();
+  }
+
+  /** The sidecar's answer, or the ApiError explaining why there is none. */
+  async result(): Promise<SidecarAnswer> {
+    if (this.answer === null) throw new Error('OcrExchange.result() before start()');
+    try {
+      return await this.answer;
+    } catch (err) {
+      if (this.causeError !== null) throw this.causeError;
+      if (this.cause === 'timeout') throw new GatewayTimeout(this.timeoutMs);
+      if (this.cause === 'client-gone') throw err;
+      if (isConnectionError(err)) {
+        throw new ServiceUnavailable(
+          `OCR service '${this.service}' stopped while reading the document (it is being restarted); retry shortly.`,
+          5,
+        );
+      }
+      throw err;
+    }
+  }
+}

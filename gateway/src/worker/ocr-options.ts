@@ -1,0 +1,57 @@
+// Query options of POST /ocr/{service}: validated here, then forwarded to the sidecar, which checks
+// them against the document and the engine (page numbers, installed languages).
+import { BadOption } from '../errors.js';
+
+export interface OcrOptions {
+  /** Include the per-page list in the answer (`pages=true`). */
+  includePages: boolean;
+  /** Options forwarded to the sidecar as query parameters. */
+  sidecarQuery: Record<string, string>;
+}
+
+const RANGE = /^\s*\d+\s*(-\s*\d*\s*)?(,\s*\d+\s*(-\s*\d*\s*)?)*$/;
+const LANG = /^[a-z_]{3,16}(\+[a-z_]{3,16}){0,7}$/i;
+const BOOLEAN: Record<string, boolean> = { true: true, false: false, yes: true, no: false, on: true, off: false };
+
+/**
+ * `pages` is both the original per-page flag (`pages=true`) and a page range (`pages=1-3,7`), told
+ * apart by value; `page_range` is the unambiguous spelling of the range.
+ */
+export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
+  const options: OcrOptions = { includePages: false, sidecarQuery: {} };
+  for (const [key, raw] of Object.entries(query)) {
+    if (typeof raw !== 'string') throw new BadOption(`Option '${key}' is given more than once.`, { option: key });
+    const value = raw.trim();
+    switch (key) {
+      case 'pages': {
+        const flag = BOOLEAN[value.toLowerCase()];
+        if (flag !== undefined) options.includePages = flag;
+        else if (RANGE.test(value)) setRange(options, value, key);
+        else throw badValue(key, value, "true, false or a page range such as '1-3,7'");
+        break;
+      }
+      case 'page_range':
+        if (!RANGE.test(value)) throw badValue(key, value, "a page range such as '1-3,7' (1-based)");
+        setRange(options, value, key);
+        break;
+      case 'lang':
+        if (!LANG.test(value)) throw badValue(key, value, "tesseract language codes joined by '+', such as 'fra+eng'");
+        options.sidecarQuery.lang = value;
+        break;
+      default:
+        throw new BadOption(`Unknown option '${key}'. Known options: pages, page_range, lang.`, { option: key });
+    }
+  }
+  return options;
+}
+
+function setRange(options: OcrOptions, value: string, key: string): void {
+  if (options.sidecarQuery.page_range !== undefined) {
+    throw new BadOption(`Give the page range once (in 'pages' or 'page_range'), not both.`, { option: key });
+  }
+  options.sidecarQuery.page_range = value.replace(/\s+/g, '');
+}
+
+function badValue(option: string, value: string, expected: string): BadOption {
+  return new BadOption(`Option '${option}' must be ${expected}.`, { option, value: value.slice(0, 100) });
+}

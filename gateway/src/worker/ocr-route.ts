@@ -1,0 +1,193 @@
+// POST /ocr/{service}: checks the service and the request, streams the `file` part to the service's
+// sidecar, and turns the sidecar's per-page answer into the public answer.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import multer from 'multer';
+import type { Config } from '../config.js';
+import { ApiError, BadRequest, FileTooLarge, GatewayTimeout, ServiceNotFound, ServiceUnavailable, SidecarError } from '../errors.js';
+import type { SidecarAnswer } from '../sidecar-client.js';
+import type { SidecarStatus } from '../snapshot.js';
+import { sendError } from './error-handler.js';
+import { OcrExchange } from './ocr-exchange.js';
+import { parseOcrOptions } from './ocr-options.js';
+import { contextOf } from './request-context.js';
+import { SidecarStorage } from './sidecar-storage.js';
+import type { SnapshotStore } from './snapshot-store.js';
+
+export const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
+
+/** Room for the multipart envelope around the file when judging Content-Length. */
+const MULTIPART_SLACK_BYTES = 64 * 1024;
+
+interface SidecarPage {
+  page: number;
+  text: string;
+  source: string;
+  ms: number;
+  error: string | null;
+  blank?: boolean;
+  rotation?: number;
+}
+
+interface SidecarOcrBody {
+  pages: SidecarPage[];
+  service: string;
+  model?: string;
+}
+
+const exchangeOf = (res: Response): OcrExchange => res.locals.exchange as OcrExchange;
+
+export function ocrRoute(config: Config, store: SnapshotStore): RequestHandler[] {
+  const upload = multer({
+    storage: new SidecarStorage((req) => exchangeOf(req.res as Response)),
+    limits: {
+      fileSize: config.maxUploadBytes,
+      files: 1,
+      fields: 16,
+      fieldSize: 64 * 1024,
+      parts: 17,
+      headerPairs: 64,
+    },
+  }).single('file');
+
+  const admit = (req: Request, res: Response, next: NextFunction): void => {
+    const name = String(req.params.service);
+    const sidecar = config.services.some((s) => s.name === name) ? store.get(name) : undefined;
+    if (sidecar === undefined) throw new ServiceNotFound(name);
+    assertCanServe(sidecar);
+
+    const declared = Number(req.get('content-length') ?? '0');
+    if (declared > config.maxUploadBytes + MULTIPART_SLACK_BYTES) throw new FileTooLarge(config.maxUploadBytes);
+    if (!req.is('multipart/form-data')) {
+      throw new BadRequest("Send the document as multipart/form-data, in one part named 'file'.", {
+        content_type: (req.get('content-type') ?? '').slice(0, 100),
+      });
+    }
+    const options = parseOcrOptions(req.query);
+
+    const ctx = contextOf(res);
+    ctx.access.service = name;
+    ctx.access.sidecar_pid = sidecar.pid;
+    const exchange = new OcrExchange(name, ctx.id, sidecar.socketPath, options, config.maxUploadBytes, config.timeoutMs);
+    res.locals.exchange = exchange;
+
+    const timer = setTimeout(() => {
+      exchange.abort('timeout');
+      if (!res.headersSent) sendError(res, new GatewayTimeout(config.timeoutMs));
+    }, config.timeoutMs);
+    res.on('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) exchange.abort('client-gone');
+    });
+    next();
+  };
+
+  const parse = (req: Request, res: Response, next: NextFunction): void => {
+    upload(req, res, (err: unknown) => {
+      if (err === undefined || err === null) return next();
+      const exchange = exchangeOf(res);
+      // The form was rejected: make sure the sidecar stops working on it.
+      exchange.abort('client-gone');
+      next(multipartError(err, config.maxUploadBytes));
+    });
+  };
+
+  const answer = async (req: Request, res: Response): Promise<void> => {
+    const exchange = exchangeOf(res);
+    if (req.file === undefined || !exchange.started) {
+      throw new BadRequest("No file received: send the document in a multipart part named 'file'.");
+    }
+    const ctx = contextOf(res);
+    ctx.access.bytes_in = exchange.uploadedBytes;
+    let result: SidecarAnswer;
+    try {
+      result = await exchange.result();
+    } catch (err) {
+      if (res.headersSent || exchange.abortCause === 'client-gone') return;
+      throw err;
+    }
+    if (res.headersSent) return;
+    if (result.status !== 200) throw sidecarError(result);
+    const body = result.body as SidecarOcrBody;
+    ctx.access.pages = body.pages.length;
+    res.json(publicAnswer(body, exchange.options.includePages, Math.round(performance.now() - ctx.startedAt)));
+  };
+
+  return [admit, parse, answer];
+}
+
+function assertCanServe(sidecar: SidecarStatus): void {
+  const name = sidecar.name;
+  switch (sidecar.state) {
+    case 'ready':
+      return;
+    case 'failed':
+      throw new ServiceUnavailable(`OCR service '${name}' has failed: ${sidecar.message ?? 'see the gateway log'}`, undefined, {
+        state: sidecar.state,
+      });
+    case 'unavailable':
+      throw new ServiceUnavailable(`OCR service '${name}' is unavailable: ${sidecar.message ?? 'see the gateway log'}`, undefined, {
+        state: sidecar.state,
+      });
+    default:
+      throw new ServiceUnavailable(`OCR service '${name}' is ${sidecar.state}; retry shortly.`, 5, { state: sidecar.state });
+  }
+}
+
+function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    text: body.pages.map((p) => p.text).join(PAGE_BREAK),
+    service: body.service,
+    page_count: body.pages.length,
+    duration_ms: durationMs,
+  };
+  const failed = body.pages.filter((p) => p.error !== null).map((p) => p.page);
+  if (failed.length > 0) out.failed_pages = failed;
+  if (includePages) {
+    out.pages = body.pages.map((p) => ({
+      page: p.page,
+      text: p.text,
+      source: p.source,
+      duration_ms: p.ms,
+      error: p.error,
+      blank: p.blank ?? p.text.trim() === '',
+      rotation: p.rotation ?? 0,
+    }));
+  }
+  return out;
+}
+
+function sidecarError(result: SidecarAnswer): ApiError {
+  const body = (typeof result.body === 'object' && result.body !== null ? result.body : {}) as {
+    error?: unknown;
+    type?: unknown;
+    details?: unknown;
+  };
+  const retry = Number(result.headers['retry-after']);
+  return new SidecarError(
+    result.status,
+    typeof body.type === 'string' ? body.type : 'SidecarError',
+    typeof body.error === 'string' ? body.error : `The OCR service answered ${result.status}.`,
+    typeof body.details === 'object' && body.details !== null ? (body.details as Record<string, unknown>) : {},
+    Number.isFinite(retry) ? retry : result.status === 503 ? 5 : undefined,
+  );
+}
+
+const MULTER_MESSAGES: Record<string, string> = {
+  LIMIT_UNEXPECTED_FILE: "Send exactly one file, in a multipart part named 'file'.",
+  LIMIT_FILE_COUNT: "Send exactly one file, in a multipart part named 'file'.",
+  LIMIT_PART_COUNT: 'The form has too many parts.',
+  LIMIT_FIELD_COUNT: 'The form has too many fields.',
+  LIMIT_FIELD_KEY: 'A form field name is too long.',
+  LIMIT_FIELD_VALUE: 'A form field value is too long.',
+  MISSING_FIELD_NAME: 'A form part has no name.',
+};
+
+function multipartError(err: unknown, maxUploadBytes: number): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof multer.MulterError) {
+    if (err.code === 'LIMIT_FILE_SIZE') return new FileTooLarge(maxUploadBytes);
+    return new BadRequest(MULTER_MESSAGES[err.code] ?? err.message, { code: err.code });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new BadRequest(`Malformed multipart/form-data body: ${message}.`);
+}

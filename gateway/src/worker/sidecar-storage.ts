@@ -1,0 +1,65 @@
+// SidecarStorage: a multer StorageEngine that streams the uploaded file part straight into a POST
+// to the sidecar's Unix socket. The gateway never holds the whole file: bytes flow from the client
+// through busboy into undici with backpressure.
+import { PassThrough } from 'node:stream';
+import type { Request } from 'express';
+import type multer from 'multer';
+import { FileTooLarge } from '../errors.js';
+import { postToSidecar } from '../sidecar-client.js';
+import type { OcrExchange } from './ocr-exchange.js';
+
+type HandleCallback = (error?: unknown, info?: Partial<Express.Multer.File>) => void;
+
+export class SidecarStorage implements multer.StorageEngine {
+  constructor(private readonly exchangeOf: (req: Request) => OcrExchange) {}
+
+  _handleFile(req: Request, file: Express.Multer.File, cb: HandleCallback): void {
+    const exchange = this.exchangeOf(req);
+    const body = new PassThrough({ highWaterMark: 256 * 1024 });
+    let size = 0;
+    let ended = false;
+
+    // multer ends the file stream normally when the size limit is hit: abort the sidecar request
+    // ourselves so the sidecar does not OCR a truncated file.
+    file.stream.on('limit', () => exchange.abort('too-large', new FileTooLarge(exchange.maxUploadBytes)));
+    file.stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+    });
+    file.stream.on('end', () => {
+      ended = true;
+      exchange.uploadedBytes = size;
+      cb(null, { size });
+    });
+    // If the sidecar stops reading (answered early, crashed, request aborted), keep draining the
+    // part so busboy reaches the end of the form and multer finishes.
+    const drain = (): void => {
+      if (ended) return;
+      file.stream.unpipe(body);
+      body.destroy();
+      file.stream.resume();
+    };
+    body.on('close', drain);
+    file.stream.pipe(body);
+
+    exchange.start((signal) =>
+      postToSidecar({
+        socketPath: exchange.socketPath,
+        body,
+        query: exchange.options.sidecarQuery,
+        headers: {
+          'content-type': file.mimetype || 'application/octet-stream',
+          // Informational only: the sidecar never uses it as a path.
+          'x-filename': encodeURIComponent(file.originalname ?? '').slice(0, 1024),
+          'x-request-id': exchange.requestId,
+          'x-deadline-ms': String(exchange.deadline),
+        },
+        signal,
+      }).finally(drain),
+    );
+  }
+
+  _removeFile(_req: Request, _file: Express.Multer.File, cb: (error: Error | null) => void): void {
+    // Nothing was stored: the bytes went to the sidecar, which removes its spool file itself.
+    cb(null);
+  }
+}

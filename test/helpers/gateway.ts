@@ -1,0 +1,149 @@
+// Test harness: starts the real gateway (compiled dist/, real sidecars) on a free port and talks
+// HTTP to it. Each gateway gets its own run dir and temp dir, removed at stop.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+export const API_KEY = 'test-key-0123456789';
+
+export function fixture(...parts: string[]): Buffer {
+  return readFileSync(path.join(FIXTURES, ...parts));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
+    });
+  });
+}
+
+export interface Gateway {
+  url: string;
+  proc: ChildProcess;
+  runDir: string;
+  tmpDir: string;
+  logs: () => string;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop: () => Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export async function startGateway(env: Record<string, string> = {}, options: { waitReady?: boolean } = {}): Promise<Gateway> {
+  const port = await freePort();
+  const base = mkdtempSync(path.join(os.tmpdir(), 'mdso-test-'));
+  const runDir = path.join(base, 'run');
+  const tmpDir = path.join(base, 'tmp');
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'gateway', 'src', 'main.js')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      NODE_ENV: 'test',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      API_KEY,
+      RUN_DIR: runDir,
+      SIDECAR_TMP_DIR: tmpDir,
+      WORKERS: '1',
+      LOG_LEVEL: 'debug',
+      HEALTH_POLL_MS: '300',
+      SIDECAR_BACKOFF_MS: '100',
+      DOTENV_CONFIG_PATH: '/nonexistent',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  proc.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const gw: Gateway = {
+    url,
+    proc,
+    runDir,
+    tmpDir,
+    logs: () => output,
+    exited,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);
+      if (code === 'timeout') {
+        proc.kill('SIGKILL');
+        rmSync(base, { recursive: true, force: true });
+        throw new Error(`gateway did not stop within 30 s\n${output.slice(-3000)}`);
+      }
+      rmSync(base, { recursive: true, force: true });
+      return code;
+    },
+  };
+  if (options.waitReady ?? true) await waitFor(gw, async () => (await fetch(`${url}/livez`)).ok, 60_000);
+  return gw;
+}
+
+export async function waitFor(gw: Gateway | null, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gw !== null && gw.proc.exitCode !== null) throw new Error(`gateway exited (${gw.proc.exitCode})\n${gw.logs().slice(-3000)}`);
+    try {
+      if (await probe()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms\n${gw?.logs().slice(-3000) ?? ''}`);
+    await sleep(100);
+  }
+}
+
+export function ocrForm(content: Buffer, filename: string, type: string, field = 'file'): FormData {
+  const form = new FormData();
+  form.append(field, new Blob([new Uint8Array(content)], { type }), filename);
+  return form;
+}
+
+export async function postOcr(
+  gw: Gateway,
+  service: string,
+  body: FormData | Uint8Array,
+  opts: { query?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const res = await fetch(`${gw.url}/ocr/${service}${opts.query ?? ''}`, {
+    method: 'POST',
+    headers: { 'x-api-key': API_KEY, ...opts.headers },
+    body: body instanceof FormData ? body : new Uint8Array(body),
+    signal: opts.signal,
+  });
+  const text = await res.text();
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new Error(`non-JSON answer ${res.status}: ${text.slice(0, 300)}`);
+  }
+  return { status: res.status, headers: res.headers, json };
+}
+
+export async function getJson(gw: Gateway, p: string, key: string | null = API_KEY): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${gw.url}${p}`, { headers: key === null ? {} : { 'x-api-key': key } });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** Whether a process id is alive (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
