@@ -38,14 +38,12 @@ export interface Gateway {
   exited: Promise<number | null>;
 }
 
-export async function startGateway(env: Record<string, string> = {}, options: { waitReady?: boolean } = {}): Promise<Gateway> {
+export async function startGateway(env: Record<string, string | undefined> = {}, options: { waitReady?: boolean } = {}): Promise<Gateway> {
   const port = await freePort();
   const base = mkdtempSync(path.join(os.tmpdir(), 'mdso-test-'));
   const runDir = path.join(base, 'run');
   const tmpDir = path.join(base, 'tmp');
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'gateway', 'src', 'main.js')], {
-    cwd: ROOT,
-    env: {
+  const fullEnv: Record<string, string | undefined> = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       NODE_ENV: 'test',
@@ -60,7 +58,12 @@ export async function startGateway(env: Record<string, string> = {}, options: { 
       SIDECAR_BACKOFF_MS: '100',
       DOTENV_CONFIG_PATH: '/nonexistent',
       ...env,
-    },
+  };
+  // undefined removes a variable (unset), '' keeps it set but empty.
+  for (const [k, v] of Object.entries(fullEnv)) if (v === undefined) delete fullEnv[k];
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'gateway', 'src', 'main.js')], {
+    cwd: ROOT,
+    env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

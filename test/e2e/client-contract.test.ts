@@ -1,0 +1,277 @@
+// End to end, real gateway + real tesseract sidecar: the client's own fixtures and recorded
+// exchanges, the public API's status codes and shapes.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { API_KEY, FIXTURES, type Gateway, fixture, getJson, ocrForm, postOcr, startGateway } from '../helpers/gateway.js';
+
+const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
+
+interface Cassette {
+  http_interactions: {
+    request: { method: string; headers: Record<string, string[]>; body: { string: Buffer | string } };
+    response: { status: { code: number }; body: { string: Buffer | string } };
+  }[];
+}
+
+function cassette(name: string): Cassette['http_interactions'][number] {
+  const text = readFileSync(path.join(FIXTURES, 'client', 'cassettes', name), 'utf8');
+  const doc = YAML.parse(text, {
+    customTags: [{ tag: '!binary', resolve: (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'base64') }],
+  }) as Cassette;
+  const first = doc.http_interactions[0];
+  assert.ok(first);
+  return first;
+}
+
+function assertQuoteText(text: unknown): void {
+  assert.equal(typeof text, 'string');
+  for (const needle of ['SIRET 12345678900000', 'Nice', 'Pompe à chaleur']) {
+    assert.ok((text as string).includes(needle), `text lacks ${JSON.stringify(needle)}:\n${String(text)}`);
+  }
+}
+
+describe('client contract (tesseract)', () => {
+  let gw: Gateway;
+  before(async () => {
+    gw = await startGateway({ WORKERS: '2', MAX_UPLOAD_MB: '1' });
+  });
+  after(async () => {
+    assert.equal(await gw.stop(), 0);
+  });
+
+  it('reads Devis_test.png', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'Devis_test.png', 'image/png'));
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assertQuoteText(r.json.text);
+    assert.equal(r.json.service, 'tesseract');
+    assert.equal(r.json.page_count, 1);
+    assert.equal(typeof r.json.duration_ms, 'number');
+    assert.equal(r.json.pages, undefined, 'per-page list only with ?pages=true');
+  });
+
+  it('reads Devis_test.pdf', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.pdf'), 'Devis_test.pdf', 'application/pdf'));
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assertQuoteText(r.json.text);
+    assert.equal(r.json.page_count, 1);
+  });
+
+  it('reads both pages of Devis_multi_pages.pdf with one page break, and details them with ?pages=true', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_multi_pages.pdf'), 'multi.pdf', 'application/pdf'), {
+      query: '?pages=true',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.page_count, 2);
+    const text = r.json.text as string;
+    assert.equal(text.split(PAGE_BREAK).length, 2);
+    const pages = r.json.pages as { page: number; text: string; source: string; duration_ms: number; error: null }[];
+    assert.deepEqual(
+      pages.map((p) => p.page),
+      [1, 2],
+    );
+    for (const p of pages) {
+      assert.equal(p.source, 'ocr');
+      assert.equal(p.error, null);
+      assert.ok(p.text.trim().length > 20, 'each page has text');
+      assert.equal(typeof p.duration_ms, 'number');
+    }
+    assert.equal(pages.map((p) => p.text).join(PAGE_BREAK), text);
+  });
+
+  it('OCRs only the requested page range', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_multi_pages.pdf'), 'multi.pdf', 'application/pdf'), {
+      query: '?pages=2&lang=fra',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.page_count, 1);
+    assert.ok(!(r.json.text as string).includes(PAGE_BREAK));
+  });
+
+  it('answers 422 for empty.pdf', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'empty.pdf'), 'empty.pdf', 'application/pdf'));
+    assert.equal(r.status, 422);
+    assert.match(String(r.json.error), /empty/i);
+    assert.equal(r.json.text, undefined);
+  });
+
+  it('answers 415 for Devis_test.zip with a message naming what was sent', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.zip'), 'Devis_test.zip', 'application/zip'));
+    assert.ok(r.status === 415 || r.status === 422, `status ${r.status}`);
+    assert.equal(typeof r.json.error, 'string');
+    assert.match(String(r.json.error), /PDF|PNG|JPEG|supported/i);
+    assert.equal(typeof r.json.type, 'string');
+    assert.equal(typeof r.json.details, 'object');
+  });
+
+  it('ignores a misleading file name: a ZIP called .pdf is refused, a PNG called .pdf is read', async () => {
+    const zip = Buffer.from('504b0304140000000000', 'hex');
+    const r1 = await postOcr(gw, 'tesseract', ocrForm(zip, 'devis.pdf', 'application/pdf'));
+    assert.equal(r1.status, 415);
+    assert.match(String(r1.json.error), /zip/i);
+    const r2 = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'devis.pdf', 'application/pdf'));
+    assert.equal(r2.status, 200);
+    assertQuoteText(r2.json.text);
+  });
+
+  it('replays the recorded Faraday request byte for byte', async () => {
+    const rec = cassette('ocr_nanonets_png.yml');
+    const body = rec.request.body.string as Buffer;
+    const contentType = rec.request.headers['Content-Type']?.[0];
+    assert.ok(contentType !== undefined && Buffer.isBuffer(body));
+    assert.equal(body.length, Number(rec.request.headers['Content-Length']?.[0]));
+    const r = await postOcr(gw, 'tesseract', body, {
+      headers: { 'content-type': contentType, 'user-agent': 'Faraday v2.13.1', accept: '*/*' },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assertQuoteText(r.json.text);
+    // Every number the original service read must be in ours (the client cares about numbers most).
+    const recorded = JSON.parse((rec.response.body.string as Buffer).toString('utf8')) as { text: string };
+    for (const token of ['75008', '06300', '12345678900000', 'E123456', 'FR86504321234']) {
+      assert.ok(recorded.text.includes(token));
+      assert.ok((r.json.text as string).includes(token), `missing ${token}`);
+    }
+  });
+
+  it("answers the recorded /services request with the client's shape", async () => {
+    const rec = cassette('services.yml');
+    const res = await fetch(`${gw.url}/services`, {
+      headers: {
+        'x-api-key': API_KEY,
+        'user-agent': rec.request.headers['User-Agent']?.[0] ?? '',
+        'accept-encoding': rec.request.headers['Accept-Encoding']?.[0] ?? '',
+        accept: '*/*',
+      },
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    assert.deepEqual(await res.json(), { services: ['tesseract'] });
+  });
+
+  it('answers 401 without a key and with a wrong key, on every endpoint', async () => {
+    for (const p of ['/health', '/services']) {
+      for (const key of [null, 'wrong-key']) {
+        const r = await getJson(gw, p, key);
+        assert.equal(r.status, 401);
+        assert.equal(r.json.detail, 'Invalid or missing API Key');
+      }
+    }
+    const r = await fetch(`${gw.url}/ocr/tesseract`, { method: 'POST', body: ocrForm(Buffer.from('x'), 'a.png', 'image/png') });
+    assert.equal(r.status, 401);
+  });
+
+  it('answers 404 with the original detail for an unknown service', async () => {
+    const r = await postOcr(gw, 'paddle', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+    assert.equal(r.status, 404);
+    assert.equal(r.json.detail, "OCR service 'paddle' not found.");
+    const m = await postOcr(gw, 'marker', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+    assert.equal(m.status, 404, 'a known but disabled service is not found either');
+  });
+
+  it('answers 413 over MAX_UPLOAD_MB, declared or streamed', async () => {
+    const big = Buffer.alloc(1536 * 1024, 7);
+    const declared = await postOcr(gw, 'tesseract', ocrForm(big, 'big.png', 'image/png'));
+    assert.equal(declared.status, 413);
+    assert.equal(declared.json.type, 'FileTooLarge');
+    // Chunked, no Content-Length: caught while streaming.
+    const boundary = 'XyZ';
+    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`);
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(head);
+        for (let i = 0; i < 24; i += 1) controller.enqueue(Buffer.alloc(64 * 1024, 1));
+        controller.enqueue(tail);
+        controller.close();
+      },
+    });
+    const res = await fetch(`${gw.url}/ocr/tesseract`, {
+      method: 'POST',
+      headers: { 'x-api-key': API_KEY, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 413);
+  });
+
+  it('answers 400 naming the problem for a form without a file part, with two files, or a bad option', async () => {
+    const none = new FormData();
+    none.append('note', 'hello');
+    const r1 = await postOcr(gw, 'tesseract', none);
+    assert.equal(r1.status, 400);
+    assert.match(String(r1.json.error), /'file'/);
+
+    const two = ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png');
+    two.append('file', new Blob([new Uint8Array(fixture('client', 'Devis_test.png'))], { type: 'image/png' }), 'b.png');
+    const r2 = await postOcr(gw, 'tesseract', two);
+    assert.equal(r2.status, 400);
+    assert.match(String(r2.json.error), /exactly one file/i);
+
+    const r3 = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'), { query: '?colour=red' });
+    assert.equal(r3.status, 400);
+    assert.match(String(r3.json.error), /colour/);
+
+    const r4 = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'), { query: '?lang=deu' });
+    assert.equal(r4.status, 400);
+    assert.match(String(r4.json.error), /deu/);
+
+    const r5 = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_multi_pages.pdf'), 'm.pdf', 'application/pdf'), {
+      query: '?pages=5-9',
+    });
+    assert.equal(r5.status, 400);
+    assert.match(String(r5.json.error), /2 pages/);
+
+    const raw = await fetch(`${gw.url}/ocr/tesseract`, { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'image/png' }, body: new Uint8Array(fixture('client', 'Devis_test.png')) });
+    assert.equal(raw.status, 400);
+    assert.match(String(((await raw.json()) as { error: string }).error), /multipart/);
+  });
+
+  it('serves /health in the original shape plus sidecar details', async () => {
+    const r = await getJson(gw, '/health');
+    assert.equal(r.status, 200);
+    assert.equal(r.json.status, 'healthy');
+    assert.deepEqual(r.json.services, ['tesseract']);
+    assert.deepEqual(r.json.gpu, { available: false });
+    const t = (r.json.sidecars as Record<string, Record<string, unknown>>).tesseract;
+    assert.ok(t);
+    assert.equal(t.state, 'ready');
+    assert.equal(typeof t.pid, 'number');
+    assert.equal(t.restarts, 0);
+    assert.match(String(t.model), /tesseract 5/);
+    assert.equal(t.device, 'cpu');
+    assert.ok(t.queue !== null && typeof t.queue === 'object');
+  });
+
+  it('serves /livez and /readyz without a key, revealing nothing else', async () => {
+    for (const p of ['/livez', '/readyz']) {
+      const r = await getJson(gw, p, null);
+      assert.equal(r.status, 200);
+      assert.deepEqual(Object.keys(r.json), ['status']);
+    }
+  });
+
+  it('sets a request id and security headers on every answer', async () => {
+    const res = await fetch(`${gw.url}/services`, { headers: { 'x-api-key': API_KEY, 'x-request-id': 'abc-123' } });
+    assert.equal(res.headers.get('x-request-id'), 'abc-123');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.match(res.headers.get('cache-control') ?? '', /no-store/);
+    const generated = await fetch(`${gw.url}/livez`);
+    assert.match(generated.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  it('serves two concurrent requests on two workers', async () => {
+    const send = () => postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+    const [a, b] = await Promise.all([send(), send()]);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    assertQuoteText(a.json.text);
+    assertQuoteText(b.json.text);
+  });
+
+  it('never logs the API key', () => {
+    assert.ok(!gw.logs().includes(API_KEY));
+  });
+});

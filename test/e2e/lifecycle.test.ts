@@ -1,0 +1,166 @@
+// End to end: the gateway's process life — sidecar crash and restart, crash loops, shutdown under
+// a request, configuration errors, generated keys, worker recycling.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { ROOT, type Gateway, alive, fixture, getJson, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
+
+type Sidecars = Record<string, { state: string; pid: number | null; restarts: number; message: string | null; in_flight: unknown[] }>;
+
+async function sidecar(gw: Gateway, name = 'tesseract') {
+  const r = await getJson(gw, '/health');
+  const s = (r.json.sidecars as Sidecars)[name];
+  assert.ok(s);
+  return s;
+}
+
+const multiPage = () => ocrForm(fixture('client', 'Devis_multi_pages.pdf'), 'multi.pdf', 'application/pdf');
+
+describe('sidecar faults', () => {
+  it('answers 503 with Retry-After when the sidecar is killed mid-request, restarts it, and serves the next request', async () => {
+    const gw = await startGateway();
+    try {
+      const before = await sidecar(gw);
+      assert.ok(before.pid !== null);
+      const pending = postOcr(gw, 'tesseract', multiPage());
+      // Kill it once the request is really inside the sidecar.
+      await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
+      process.kill(before.pid, 'SIGKILL');
+      const r = await pending;
+      assert.equal(r.status, 503, JSON.stringify(r.json));
+      assert.ok(Number(r.headers.get('retry-after')) > 0);
+      assert.match(String(r.json.error), /restart/);
+
+      await waitFor(gw, async () => {
+        const s = await sidecar(gw);
+        return s.state === 'ready' && s.restarts === 1;
+      }, 30_000);
+      const after = await sidecar(gw);
+      assert.notEqual(after.pid, before.pid);
+      const ok = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.equal(ok.status, 200);
+      assert.match(String(ok.json.text), /12345678900000/);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+
+  it('marks a sidecar that keeps crashing as failed, says why, and answers its requests 503', async () => {
+    // A "python" that dies at once: every start crashes.
+    const gw = await startGateway({ PYTHON: '/bin/false', SIDECAR_MAX_RESTARTS: '2', SIDECAR_BACKOFF_MS: '50' });
+    try {
+      const s = await sidecar(gw);
+      assert.equal(s.state, 'failed');
+      assert.match(String(s.message), /crashed 3 times/);
+      const health = await getJson(gw, '/health');
+      assert.equal(health.json.status, 'degraded');
+      assert.deepEqual((await getJson(gw, '/services')).json.services, []);
+      const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.equal(r.status, 503);
+      assert.match(String(r.json.error), /has failed: crashed/);
+      assert.equal((await getJson(gw, '/readyz', null)).status, 503);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+
+  it('reports a sidecar whose language data is missing as unavailable, with the directory searched', async () => {
+    const gw = await startGateway({ TESSERACT_LANG: 'xyz' });
+    try {
+      const s = await sidecar(gw);
+      assert.equal(s.state, 'unavailable');
+      assert.match(String(s.message), /xyz/);
+      assert.match(String(s.message), /tessdata/);
+      const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.equal(r.status, 503);
+      assert.match(String(r.json.error), /unavailable/);
+      assert.deepEqual((await getJson(gw, '/services')).json.services, []);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+});
+
+describe('shutdown and workers', () => {
+  it('lets a request finish on SIGTERM, then exits 0 with no sidecar left', async () => {
+    const gw = await startGateway({ WORKERS: '2' });
+    const pid = (await sidecar(gw)).pid;
+    assert.ok(pid !== null);
+    const pending = postOcr(gw, 'tesseract', multiPage());
+    await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
+    const exitCode = gw.stop();
+    const r = await pending;
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.page_count, 2);
+    assert.equal(await exitCode, 0);
+    assert.equal(alive(pid), false, 'the sidecar is gone');
+  });
+
+  it('refuses new connections once draining', async () => {
+    const gw = await startGateway();
+    assert.equal(await gw.stop(), 0);
+    await assert.rejects(fetch(`${gw.url}/livez`));
+  });
+
+  it('recycles a worker after MAX_REQUESTS without dropping requests', async () => {
+    const gw = await startGateway({ MAX_REQUESTS: '3' });
+    try {
+      for (let i = 0; i < 8; i += 1) {
+        const r = await getJson(gw, '/services');
+        assert.equal(r.status, 200);
+      }
+      await waitFor(gw, async () => /recycling worker/.test(gw.logs()), 10_000);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+});
+
+describe('start-up configuration', () => {
+  const main = path.join(ROOT, 'dist', 'gateway', 'src', 'main.js');
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [main], { env: { PATH: process.env.PATH ?? '', DOTENV_CONFIG_PATH: '/nonexistent', ...env }, encoding: 'utf8', timeout: 20_000 });
+
+  it('stops with one line naming an invalid variable', () => {
+    const r = run({ WORKERS: 'many' });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, /WORKERS/);
+  });
+
+  it('refuses to start in production without API_KEY', () => {
+    const r = run({ NODE_ENV: 'production' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /API_KEY/);
+  });
+
+  it('generates and prints a key when none is set outside production, and accepts it', async () => {
+    const gw = await startGateway({ API_KEY: undefined });
+    try {
+      const key = /x-api-key: (\S+)/.exec(gw.logs())?.[1];
+      assert.ok(key !== undefined, gw.logs());
+      assert.equal((await getJson(gw, '/services', key)).status, 200);
+      assert.equal(gw.logs().split(key).length - 1, 1, 'printed once, never logged again');
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+
+  it('reads .env files without overriding the real environment', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mdso-env-'));
+    const file = path.join(dir, '.env');
+    writeFileSync(file, 'API_KEY=from-dotenv\nWORKERS=many\n');
+    // WORKERS from the file is invalid, but the real environment's value wins.
+    const gw = await startGateway({ DOTENV_CONFIG_PATH: file, API_KEY: undefined, WORKERS: '1' });
+    try {
+      await sleep(100);
+      assert.equal((await getJson(gw, '/services', 'from-dotenv')).status, 200);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+});
