@@ -1,7 +1,7 @@
 // Test harness: starts the real gateway (compiled dist/, real sidecars) on a free port and talks
 // HTTP to it. Each gateway gets its own run dir and temp dir, removed at stop.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,6 +43,7 @@ export async function startGateway(env: Record<string, string | undefined> = {},
   const base = mkdtempSync(path.join(os.tmpdir(), 'mdso-test-'));
   const runDir = path.join(base, 'run');
   const tmpDir = path.join(base, 'tmp');
+  mkdirSync(tmpDir);
   const fullEnv: Record<string, string | undefined> = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',

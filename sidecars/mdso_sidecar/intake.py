@@ -1,0 +1,421 @@
+"""Intake: spool the upload into a private directory, tell its type from the bytes (never the name),
+enforce the limits, and open it as a document whose pages are rendered one at a time on demand.
+
+PDFium is not thread-safe: every pypdfium2 call, open and close included, runs under PDFIUM_LOCK.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pypdfium2 as pdfium  # type: ignore[import-untyped]  # no py.typed marker
+import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import (
+    CorruptDocument,
+    EmptyFile,
+    EncryptedDocument,
+    FileTooLarge,
+    ImageTooLarge,
+    TooManyPages,
+    UnsupportedFileType,
+)
+from .page_range import PageRange
+
+PDFIUM_LOCK = threading.Lock()
+
+# 200 megapixels is a 14000 x 14000 scan, far beyond any real page; above it Pillow refuses to decode
+# (decompression bombs: a few KB of PNG expanding to GBs). Pillow warns above the bound and raises above
+# twice it; turning the warning into an error makes both refuse before any pixel is decoded.
+MAX_IMAGE_PIXELS = 200_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+SUPPORTED_TYPES = "PDF, PNG, JPEG, TIFF, BMP, GIF, WebP"
+SNIFF_BYTES = 1024
+
+
+class DocumentKind(enum.Enum):
+    PDF = "PDF"
+    PNG = "PNG"
+    JPEG = "JPEG"
+    TIFF = "TIFF"
+    BMP = "BMP"
+    GIF = "GIF"
+    WEBP = "WebP"
+
+
+# Formats we refuse, by signature, so the message can say what was sent. Order matters: first match wins.
+_REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (or a .docx/.xlsx/.odt document, which are ZIP files)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Microsoft Office document (.doc/.xls/.ppt)"),
+    (b"MZ", "a Windows executable (EXE/DLL)"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"{\\rtf", "an RTF document"),
+    (b"%!PS", "a PostScript file"),
+    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
+)
+
+
+def _describe_refused(head: bytes) -> str:
+    for signature, description in _REFUSED_SIGNATURES:
+        if head.startswith(signature):
+            return description
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis"):
+            return "a HEIC/HEIF image (export it as JPEG)"
+        if brand.startswith(b"avi"):
+            return "an AVIF image (export it as JPEG or PNG)"
+        return "an MP4/QuickTime media file"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:
+        return "an HTML page"
+    if text.startswith(b"<svg") or b"<svg" in text[:512]:
+        return "an SVG drawing"
+    if text.startswith(b"<?xml"):
+        return "an XML document"
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # A multi-byte character cut by the end of the sniffed window is still text.
+            if exc.start < len(head) - 3:
+                return "unrecognised binary data"
+        return "plain text"
+    return "unrecognised binary data"
+
+
+def _is_bmp(head: bytes) -> bool:
+    # "BM" alone is too weak (plain text can start with it); the DIB header size must be a known one.
+    return (
+        head.startswith(b"BM")
+        and len(head) >= 18
+        and int.from_bytes(head[14:18], "little") in (12, 16, 40, 52, 56, 64, 108, 124)
+    )
+
+
+def sniff(head: bytes) -> DocumentKind:
+    """The document type from its first bytes. EmptyFile for no bytes, UnsupportedFileType otherwise."""
+    if not head:
+        raise EmptyFile("the file is empty (0 bytes); send the document itself", {"size": 0})
+    if head.startswith(b"%PDF-"):
+        return DocumentKind.PDF
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return DocumentKind.PNG
+    if head.startswith(b"\xff\xd8\xff"):
+        return DocumentKind.JPEG
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return DocumentKind.TIFF
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return DocumentKind.GIF
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return DocumentKind.WEBP
+    if _is_bmp(head):
+        return DocumentKind.BMP
+    # Some producers put junk before the header (readers accept it within 1 KB), but a ZIP that
+    # merely stores a PDF uncompressed is still a ZIP.
+    if b"%PDF-" in head[:SNIFF_BYTES] and not any(head.startswith(sig) for sig, _ in _REFUSED_SIGNATURES):
+        return DocumentKind.PDF
+    detected = _describe_refused(head)
+    raise UnsupportedFileType(
+        f"unsupported file type: this looks like {detected}; send one of {SUPPORTED_TYPES}",
+        {"detected": detected, "supported": SUPPORTED_TYPES.split(", ")},
+    )
+
+
+class SpoolDir:
+    """The sidecar's private directory (0700) for uploads; each file is named by a random id."""
+
+    def __init__(self, base: Path | None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="mdso-ocr-", dir=base))
+        os.chmod(self.path, 0o700)
+
+    def new_file_path(self) -> Path:
+        # The client's filename never reaches the filesystem: no traversal, no odd characters.
+        return self.path / f"{secrets.token_hex(16)}.upload"
+
+    def entries(self) -> list[str]:
+        return sorted(os.listdir(self.path))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class SpoolWriter:
+    """Writes an upload chunk by chunk: enforces the size limit while reading and refuses an
+    unsupported type as soon as the first bytes are in, so a 100 MB ZIP is not read to the end.
+    The caller must call close() (in a finally) and unlink the path.
+    """
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.kind: DocumentKind | None = None
+        self._head = b""
+        # O_EXCL: never follow or reuse an existing file; 0600: readable by this user only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise FileTooLarge(
+                f"the file is larger than the {self.max_bytes // (1024 * 1024)} MB limit (MAX_UPLOAD_MB); "
+                "split it or compress its images",
+                {"limit_bytes": self.max_bytes},
+            )
+        if self.kind is None and len(self._head) < SNIFF_BYTES:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= SNIFF_BYTES:
+                self.kind = sniff(self._head)
+        self._file.write(chunk)
+
+    def finish(self) -> DocumentKind:
+        """Flush and return the sniffed type (EmptyFile / UnsupportedFileType if it is not one)."""
+        self._file.close()
+        if self.kind is None:
+            self.kind = sniff(self._head)
+        return self.kind
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class RenderPolicy:
+    """How an engine wants its pages rasterised. Declared by the engine, applied by intake."""
+
+    pdf_dpi: float = 300.0
+    """PDF render resolution."""
+    max_side: int = 10_000
+    """Longest side cap in pixels for any page (absurd MediaBoxes): the resolution is lowered to fit."""
+    longest_side: int | None = None
+    """When set, every page (PDF or image) is scaled so its longest side is exactly this (VLMs that
+    were trained at one size, e.g. olmOCR's 1288 px). Overrides pdf_dpi and the image bounds."""
+    image_max_side: int = 4000
+    """Images whose longest side exceeds this are downscaled (phone photos)."""
+    image_min_side: int = 0
+    """Images whose longest side is below this are upscaled, by at most image_max_upscale."""
+    image_max_upscale: float = 1.0
+    grayscale: bool = False
+    """Render/convert to 8-bit grey ("L") instead of RGB: a third of the memory for engines that
+    binarise anyway."""
+
+    @property
+    def mode(self) -> str:
+        return "L" if self.grayscale else "RGB"
+
+
+class Document(ABC):
+    """An opened upload. Pages are 1-based and rendered on demand, one image at a time.
+
+    render() may be called from several threads at once; close() only after every render returned.
+    """
+
+    kind: DocumentKind
+    page_count: int
+
+    @abstractmethod
+    def render(self, page: int, policy: RenderPolicy) -> Image.Image:
+        """The page as an RGB or L image (per policy), transparency flattened onto white."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Document:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class PdfDocument(Document):
+    kind = DocumentKind.PDF
+
+    def __init__(self, path: Path) -> None:
+        with PDFIUM_LOCK:
+            try:
+                self._pdf: Any = pdfium.PdfDocument(str(path))
+            except pdfium.PdfiumError as exc:
+                if exc.err_code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+                    raise EncryptedDocument(
+                        "PDF is password-protected; remove the password (e.g. qpdf --decrypt) and resend",
+                    ) from None
+                raise CorruptDocument(
+                    "the PDF could not be read (truncated or damaged); re-export or re-scan it and resend",
+                    {"reason": str(exc)},
+                ) from None
+            self.page_count = len(self._pdf)
+        if self.page_count == 0:
+            self.close()
+            raise CorruptDocument("the PDF has no pages; re-export it and resend")
+
+    def render(self, page: int, policy: RenderPolicy) -> Image.Image:
+        with PDFIUM_LOCK:
+            pdf_page = self._pdf[page - 1]
+            try:
+                width, height = pdf_page.get_size()
+                longest_pt = max(width, height)
+                if longest_pt <= 0:
+                    raise CorruptDocument(f"page {page} has an empty page box")
+                if policy.longest_side is not None:
+                    scale = policy.longest_side / longest_pt
+                else:
+                    scale = min(policy.pdf_dpi / 72.0, policy.max_side / longest_pt)
+                bitmap = pdf_page.render(
+                    scale=scale, grayscale=policy.grayscale, may_draw_forms=True, draw_annots=True
+                )
+                try:
+                    # to_pil() may share pdfium's buffer; convert() always returns a copy, made
+                    # before the bitmap is freed.
+                    image: Image.Image = bitmap.to_pil().convert(policy.mode)
+                finally:
+                    bitmap.close()
+            finally:
+                # Explicit close under the lock: otherwise the finaliser frees it later on whatever
+                # thread the garbage collector runs in, outside the lock.
+                pdf_page.close()
+        return image
+
+    def close(self) -> None:
+        with PDFIUM_LOCK:
+            self._pdf.close()
+
+
+class ImageDocument(Document):
+    """A raster image; every frame of a multi-page TIFF, animated GIF/PNG/WebP is a page."""
+
+    def __init__(self, path: Path, kind: DocumentKind) -> None:
+        self.kind = kind
+        self._path = path
+        with _open_image(path) as image:
+            self.page_count = int(getattr(image, "n_frames", 1))
+
+    def render(self, page: int, policy: RenderPolicy) -> Image.Image:
+        # A fresh handle per call: Pillow image objects are not safe to seek from two threads.
+        with _open_image(self._path) as image:
+            try:
+                image.seek(page - 1)
+            except EOFError:
+                raise CorruptDocument(f"frame {page} is missing (truncated file)") from None
+            _check_pixels(image.size)
+            target = _target_size(image.size, policy)
+            if image.format == "JPEG" and target[0] < image.size[0]:
+                # Decode a big JPEG directly at 1/2, 1/4 or 1/8 scale: less memory and time.
+                image.draft(policy.mode, target)
+            try:
+                image.load()
+                upright = ImageOps.exif_transpose(image) or image  # phone photos store rotation in EXIF
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise CorruptDocument(
+                    f"the image could not be decoded (truncated or damaged: {exc}); re-export it and resend"
+                ) from None
+            flat = _flatten(upright)
+        target = _target_size(flat.size, policy)
+        if target != flat.size:
+            flat = flat.resize(target, Image.Resampling.LANCZOS)
+        return flat.convert(policy.mode)
+
+    def close(self) -> None:
+        """Nothing is held open between renders."""
+
+
+def _open_image(path: Path) -> Image.Image:
+    try:
+        image = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large() from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptDocument(
+            f"the image could not be read (truncated or damaged: {exc}); re-export it and resend"
+        ) from None
+    try:
+        _check_pixels(image.size)
+    except ImageTooLarge:
+        image.close()
+        raise
+    return image
+
+
+def _too_large() -> ImageTooLarge:
+    return ImageTooLarge(
+        f"the image has more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels; downscale it and resend",
+        {"max_pixels": MAX_IMAGE_PIXELS},
+    )
+
+
+def _check_pixels(size: tuple[int, int]) -> None:
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise _too_large()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Transparent pixels become white (tesseract reads transparent black text on black otherwise)."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if not has_alpha:
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            # 16-bit and float scans: stretch to 8 bits instead of clipping everything to white.
+            return ImageOps.autocontrast(image.convert("I").point(lambda v: v / 256).convert("L"))
+        return image.convert("RGB") if image.mode not in ("RGB", "L") else image.copy()
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+def _target_size(size: tuple[int, int], policy: RenderPolicy) -> tuple[int, int]:
+    width, height = size
+    longest = max(width, height, 1)
+    if policy.longest_side is not None:
+        factor = policy.longest_side / longest
+    elif longest > policy.image_max_side:
+        factor = policy.image_max_side / longest
+    elif longest < policy.image_min_side:
+        factor = min(policy.image_max_upscale, policy.image_min_side / longest)
+    else:
+        return size
+    if factor == 1.0:
+        return size
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def open_document(path: Path, kind: DocumentKind) -> Document:
+    """Open the spooled file; no page is rendered yet."""
+    if kind is DocumentKind.PDF:
+        return PdfDocument(path)
+    return ImageDocument(path, kind)
+
+
+def select_pages(page_count: int, page_range: PageRange | None, max_pages: int) -> list[int]:
+    """The 1-based pages to read. TooManyPages when more than max_pages would be read: the limit
+    bounds work, so a long document with a page_range inside the limit is accepted."""
+    pages = page_range.resolve(page_count) if page_range else list(range(1, page_count + 1))
+    if len(pages) > max_pages:
+        raise TooManyPages(
+            f"the document has {page_count} pages, more than the {max_pages} allowed (MAX_PAGES); "
+            "split it or send a page_range",
+            {"document_pages": page_count, "requested_pages": len(pages), "max_pages": max_pages},
+        )
+    return pages

@@ -1,0 +1,65 @@
+"""The `page_range` option: parsed before any work ("1-3,7", "5-"), resolved once the page count is known."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import BadOption
+
+_PART = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d*)\s*)?$")
+_MAX_PARTS = 1000
+
+
+@dataclass(frozen=True)
+class PageRange:
+    """Inclusive 1-based spans; `end` None means "to the last page"."""
+
+    spans: tuple[tuple[int, int | None], ...]
+    text: str
+
+    def resolve(self, page_count: int) -> list[int]:
+        """Sorted, de-duplicated 1-based page numbers. BadOption when a span starts past the end."""
+        pages: set[int] = set()
+        for start, end in self.spans:
+            last = page_count if end is None else end
+            if start > page_count or last > page_count:
+                raise BadOption(
+                    f"page_range {self.text!r} asks for pages beyond the document: "
+                    f"it has {page_count} page{'s' if page_count != 1 else ''}",
+                    {"option": "page_range", "value": self.text, "document_pages": page_count},
+                )
+            pages.update(range(start, last + 1))
+        return sorted(pages)
+
+
+def parse_page_range(text: str) -> PageRange:
+    """Parse "1-3,7" / "5-" / "2". Raises BadOption naming the bad part."""
+    parts = text.split(",")
+    if not text.strip() or len(parts) > _MAX_PARTS:
+        raise BadOption(
+            "page_range must look like 1-3,7 or 5- (1-based pages, inclusive)",
+            {"option": "page_range", "value": text},
+        )
+    spans: list[tuple[int, int | None]] = []
+    for part in parts:
+        match = _PART.match(part)
+        if match is None:
+            raise BadOption(
+                f"page_range part {part.strip()!r} is not a page or a range like 1-3 or 5-",
+                {"option": "page_range", "value": text},
+            )
+        start = int(match.group(1))
+        if match.group(2) is None:
+            end: int | None = start
+        elif match.group(3):
+            end = int(match.group(3))
+        else:
+            end = None
+        if start < 1 or (end is not None and end < start):
+            raise BadOption(
+                f"page_range part {part.strip()!r} is empty or starts before page 1",
+                {"option": "page_range", "value": text},
+            )
+        spans.append((start, end))
+    return PageRange(tuple(spans), text)

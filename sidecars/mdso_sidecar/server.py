@@ -1,0 +1,325 @@
+"""HTTP layer (Starlette, served by uvicorn on the private Unix socket): /health and /ocr, admission
+control, client-disconnect detection, and the one place where errors become JSON answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .engines.base import Engine, EngineOptions
+from .errors import (
+    BadOption,
+    FileTooLarge,
+    InternalError,
+    QueueFull,
+    RequestCancelled,
+    ServiceStarting,
+    ServiceUnavailable,
+    SidecarError,
+)
+from .gpu import gpu_stats
+from .intake import DocumentKind, SpoolDir, SpoolWriter
+from .log import get_logger
+from .page_range import PageRange, parse_page_range
+from .pipeline import JobControl, Pipeline
+from .settings import Settings
+
+log = get_logger(__name__)
+
+STARTING, READY, UNAVAILABLE = "starting", "ready", "unavailable"
+DISCONNECT_POLL_S = 0.2
+_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/-]")
+
+
+def error_response(exc: SidecarError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+
+class Admission:
+    """Bounded intake. At most `limit` requests are accepted at once (uploading, waiting or running);
+    beyond that the answer is an immediate 503. Of those, at most `slots` run at once (one per worker
+    thread) so early requests finish first instead of all slowing down together.
+    """
+
+    def __init__(self, limit: int, slots: int) -> None:
+        self.limit = limit
+        self.accepted = 0
+        self.active = 0
+        self._slots = asyncio.Semaphore(slots)
+
+    def admit(self) -> None:
+        if self.accepted >= self.limit:
+            raise QueueFull(
+                f"the {self.limit} request slots of this service are taken; retry in a few seconds",
+                {"limit": self.limit},
+            )
+        self.accepted += 1
+
+    def leave(self) -> None:
+        self.accepted -= 1
+
+    @property
+    def waiting(self) -> int:
+        return self.accepted - self.active
+
+    @asynccontextmanager
+    async def run_slot(self, control: JobControl) -> AsyncIterator[None]:
+        # Waiting is abandoned as soon as the client leaves or the deadline passes.
+        while True:
+            control.raise_if_stopped()
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout=DISCONNECT_POLL_S)
+                break
+            except TimeoutError:
+                continue
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self._slots.release()
+
+
+def _request_id(raw: str | None) -> str:
+    cleaned = _REQUEST_ID.sub("", raw or "")[:128]
+    return cleaned or uuid.uuid4().hex
+
+
+def _printable(raw: str, limit: int = 200) -> str:
+    """A client-supplied name made safe for one log line."""
+    text = unquote(raw, errors="replace")[:limit]
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _parse_deadline(raw: str | None) -> float | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise BadOption(
+            "x-deadline-ms must be a Unix time in milliseconds", {"header": "x-deadline-ms", "value": raw}
+        ) from None
+    return value / 1000.0
+
+
+class Sidecar:
+    """The running service: engine state, pipeline, admission and the HTTP routes over them."""
+
+    def __init__(self, settings: Settings, engine: Engine, spool: SpoolDir) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.spool = spool
+        self.pipeline = Pipeline(engine, settings.max_pages)
+        self.admission = Admission(settings.max_queue, self.pipeline.workers)
+        self.state = STARTING
+        self.message: str | None = None
+        self.in_flight: dict[int, JobControl] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def mark_ready(self) -> None:
+        self.state, self.message = READY, None
+
+    def mark_unavailable(self, message: str) -> None:
+        self.state, self.message = UNAVAILABLE, message
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/health", self.health, methods=["GET"]),
+                Route("/ocr", self.ocr, methods=["POST"]),
+            ],
+            exception_handlers={HTTPException: self._http_error, Exception: self._unexpected_error},
+        )
+
+    async def health(self, _request: Request) -> JSONResponse:
+        return JSONResponse(self.health_snapshot())
+
+    def health_snapshot(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "service": self.settings.service,
+            "model": self.engine.describe(),
+            "device": self.engine.device(),
+            "pid": os.getpid(),
+            "message": self.message,
+            "queue": {
+                "active": self.admission.active,
+                "waiting": self.admission.waiting,
+                "limit": self.admission.limit,
+            },
+            "gpu": gpu_stats(),
+            "languages": self.engine.languages(),
+            "in_flight": [
+                {"request_id": c.request_id, "pages_done": c.pages_done, "pages_total": c.pages_total}
+                for c in list(self.in_flight.values())
+            ],
+        }
+
+    async def ocr(self, request: Request) -> Response:
+        started = time.monotonic()
+        request_id = _request_id(request.headers.get("x-request-id"))
+        control = JobControl(request_id)
+        outcome: dict[str, Any] = {"request_id": request_id}
+        path: Path | None = None
+        admitted = False
+        watcher: asyncio.Task[None] | None = None
+        if "x-filename" in request.headers:
+            log.debug(
+                "upload",
+                extra={"request_id": request_id, "upload_name": _printable(request.headers["x-filename"])},
+            )
+        try:
+            self._require_ready()
+            page_range, options = self._parse_options(request.query_params)
+            control.deadline = _parse_deadline(request.headers.get("x-deadline-ms"))
+            control.raise_if_stopped()
+            self.admission.admit()
+            admitted = True
+            self._check_declared_length(request.headers)
+
+            path = self.spool.new_file_path()
+            kind, size = await self._spool(request, path)
+            outcome.update(kind=kind.value, bytes=size)
+
+            watcher = asyncio.create_task(self._watch_disconnect(request, control))
+            self.in_flight[id(control)] = control
+            async with self.admission.run_slot(control):
+                # Not cancellable: the worker thread always finishes before the file is removed.
+                result = await anyio.to_thread.run_sync(
+                    self.pipeline.process, path, kind, page_range, options, control
+                )
+            body = {
+                "pages": [
+                    {
+                        "page": p.page,
+                        "text": p.text,
+                        "source": p.source,
+                        "ms": p.ms,
+                        "error": p.error,
+                        "blank": p.blank,
+                        "rotation": p.rotation,
+                    }
+                    for p in result.pages
+                ],
+                "service": self.settings.service,
+                "model": self.engine.describe(),
+                "ms": int((time.monotonic() - started) * 1000),
+                "page_count": len(result.pages),
+                "document_pages": result.document_pages,
+            }
+            failed = sum(p.error is not None for p in result.pages)
+            outcome.update(status=200, pages=len(result.pages), failed_pages=failed)
+            return JSONResponse(body)
+        except (RequestCancelled, ClientDisconnect):
+            outcome.update(status=499, cancelled=True)
+            # Nobody reads this answer: the gateway has gone.
+            return Response(status_code=499)
+        except SidecarError as exc:
+            outcome.update(status=exc.status, type=exc.type_name)
+            return error_response(exc)
+        except Exception:
+            log.exception("request failed", extra={"request_id": request_id})
+            outcome.update(status=500, type="InternalError")
+            return error_response(
+                InternalError("internal error in the OCR sidecar; see its log", {"request_id": request_id})
+            )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            self.in_flight.pop(id(control), None)
+            if admitted:
+                self.admission.leave()
+            if path is not None:
+                path.unlink(missing_ok=True)
+            outcome.update(ms=int((time.monotonic() - started) * 1000))
+            if outcome.get("cancelled"):
+                log.info(
+                    "request cancelled",
+                    extra={**outcome, "pages_done": control.pages_done, "pages_total": control.pages_total},
+                )
+            elif outcome.get("status", 500) >= 500 and outcome.get("type") != "QueueFull":
+                log.warning("request done", extra=outcome)
+            else:
+                log.info("request done", extra=outcome)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _require_ready(self) -> None:
+        if self.state == READY:
+            return
+        if self.state == STARTING:
+            raise ServiceStarting(
+                f"the {self.settings.service} engine is still loading; retry in a few seconds",
+                {"state": STARTING},
+            )
+        raise ServiceUnavailable(self.message or "the engine is unavailable", {"state": self.state})
+
+    def _parse_options(self, query: QueryParams) -> tuple[PageRange | None, EngineOptions]:
+        params: dict[str, str] = {}
+        for key, value in query.multi_items():
+            if key in params:
+                raise BadOption(f"option {key!r} given more than once", {"option": key})
+            params[key] = value
+        raw_range = params.pop("page_range", None)
+        page_range = parse_page_range(raw_range) if raw_range is not None else None
+        return page_range, self.engine.parse_options(params)
+
+    def _check_declared_length(self, headers: Mapping[str, str]) -> None:
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.settings.max_upload_bytes:
+            raise FileTooLarge(
+                f"the file is larger than the {self.settings.max_upload_bytes // (1024 * 1024)} MB limit "
+                "(MAX_UPLOAD_MB); split it or compress its images",
+                {"limit_bytes": self.settings.max_upload_bytes, "content_length": int(declared)},
+            )
+
+    async def _spool(self, request: Request, path: Path) -> tuple[DocumentKind, int]:
+        writer = SpoolWriter(path, self.settings.max_upload_bytes)
+        try:
+            async for chunk in request.stream():
+                writer.write(chunk)
+            return writer.finish(), writer.size
+        finally:
+            writer.close()
+
+    async def _watch_disconnect(self, request: Request, control: JobControl) -> None:
+        while not control.cancelled.is_set():
+            if await request.is_disconnected():
+                control.cancel()
+                return
+            await asyncio.sleep(DISCONNECT_POLL_S)
+
+    async def _http_error(self, _request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        body: dict[str, Any] = {
+            "error": f"{exc.detail}: this sidecar serves GET /health and POST /ocr",
+            "type": "NotFound" if exc.status_code == 404 else "MethodNotAllowed",
+            "details": {},
+        }
+        return JSONResponse(body, status_code=exc.status_code)
+
+    async def _unexpected_error(self, _request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        return error_response(InternalError("internal error in the OCR sidecar; see its log"))

@@ -1,0 +1,136 @@
+"""Sidecar settings: read from the environment once at start, validated, then passed around read-only.
+
+A bad value raises SettingsError naming the variable; __main__ turns it into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Debian/Ubuntu (tesseract 5, then 4) and Fedora/Alpine layouts, in the order they are tried.
+TESSDATA_CANDIDATES = (
+    Path("/usr/share/tesseract-ocr/5/tessdata"),
+    Path("/usr/share/tesseract-ocr/4.00/tessdata"),
+    Path("/usr/share/tessdata"),
+)
+
+LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_LANG_PART = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class SettingsError(ValueError):
+    """An environment variable (or CLI option) holds a value we cannot use."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class TesseractSettings:
+    """Settings only the tesseract engine reads."""
+
+    lang: str
+    """Default language combination, e.g. "fra+eng" (TESSERACT_LANG)."""
+    tessdata: Path
+    """Directory holding <lang>.traineddata (TESSDATA_PREFIX)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the sidecar reads from its environment, grouped by what it governs."""
+
+    service: str
+    log_level: str
+    # Limits on what one request may ask for.
+    max_pages: int
+    max_upload_bytes: int
+    # Concurrency: worker threads for page work, and how many requests may be accepted at once.
+    ocr_threads: int
+    max_queue: int
+    # Where the private spool directory is created (None: the system temp dir).
+    tmp_base: Path | None
+    tesseract: TesseractSettings
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
+    if not 1 <= value <= maximum:
+        raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def _default_tessdata() -> Path:
+    for candidate in TESSDATA_CANDIDATES:
+        if candidate.is_dir():
+            return candidate
+    # None exists: keep the first so the engine reports "unavailable" naming a real, conventional place.
+    return TESSDATA_CANDIDATES[0]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cgroup cpusets, unlike os.cpu_count())."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_settings(service: str, env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from `env` (default: os.environ). Raises SettingsError on the first bad value."""
+    if env is None:
+        env = os.environ
+    if not _SERVICE_NAME.match(service):
+        raise SettingsError("--service", f"expected a lowercase service name, got {service!r}")
+
+    raw_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
+    if raw_level not in LOG_LEVELS:
+        raise SettingsError("LOG_LEVEL", f"expected one of debug, info, warn, error; got {raw_level!r}")
+
+    max_upload_mb = _positive_int(env, "MAX_UPLOAD_MB", 100, 100_000)
+
+    queue_var = f"{service.upper().replace('-', '_')}_MAX_QUEUE"
+    if env.get(queue_var, "").strip():
+        max_queue = _positive_int(env, queue_var, 16, 100_000)
+    else:
+        max_queue = _positive_int(env, "SIDECAR_MAX_QUEUE", 16, 100_000)
+
+    tmp_raw = env.get("SIDECAR_TMP_DIR", "").strip()
+    tmp_base: Path | None = None
+    if tmp_raw:
+        tmp_base = Path(tmp_raw)
+        if not tmp_base.is_dir():
+            raise SettingsError("SIDECAR_TMP_DIR", f"{tmp_raw!r} is not an existing directory")
+        if not os.access(tmp_base, os.W_OK | os.X_OK):
+            raise SettingsError("SIDECAR_TMP_DIR", f"{tmp_raw!r} is not writable by this user")
+
+    lang = env.get("TESSERACT_LANG", "").strip() or "fra+eng"
+    if not all(_LANG_PART.match(part) for part in lang.split("+")):
+        raise SettingsError("TESSERACT_LANG", f"expected languages joined by '+', e.g. fra+eng; got {lang!r}")
+    tessdata_raw = env.get("TESSDATA_PREFIX", "").strip()
+    # A missing directory is not a settings error: the engine reports "unavailable" with the fix,
+    # and the process stays up so the gateway can show why.
+    tessdata = Path(tessdata_raw) if tessdata_raw else _default_tessdata()
+
+    return Settings(
+        service=service,
+        log_level=LOG_LEVELS[raw_level],
+        max_pages=_positive_int(env, "MAX_PAGES", 200, 100_000),
+        max_upload_bytes=max_upload_mb * 1024 * 1024,
+        ocr_threads=_positive_int(env, "OCR_THREADS", usable_cpus(), 1024),
+        max_queue=max_queue,
+        tmp_base=tmp_base,
+        tesseract=TesseractSettings(lang=lang, tessdata=tessdata),
+    )
