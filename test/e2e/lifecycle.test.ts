@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { ROOT, type Gateway, alive, fixture, getJson, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
+import { ROOT, type Gateway, alive, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
 
 type Sidecars = Record<string, { state: string; pid: number | null; restarts: number; message: string | null; in_flight: unknown[] }>;
 
@@ -16,7 +16,10 @@ async function sidecar(gw: Gateway, name = 'tesseract') {
   return s;
 }
 
-const multiPage = () => ocrForm(fixture('client', 'Devis_multi_pages.pdf'), 'multi.pdf', 'application/pdf');
+// Long enough (a few seconds of OCR on 2 cores) to act on it while the sidecar works.
+const LONG_PAGES = 24;
+let longPdf: Buffer | undefined;
+const longDocument = () => ocrForm((longPdf ??= longScannedPdf(LONG_PAGES)), 'long.pdf', 'application/pdf');
 
 describe('sidecar faults', () => {
   it('answers 503 with Retry-After when the sidecar is killed mid-request, restarts it, and serves the next request', async () => {
@@ -24,7 +27,7 @@ describe('sidecar faults', () => {
     try {
       const before = await sidecar(gw);
       assert.ok(before.pid !== null);
-      const pending = postOcr(gw, 'tesseract', multiPage());
+      const pending = postOcr(gw, 'tesseract', longDocument());
       // Kill it once the request is really inside the sidecar.
       await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
       process.kill(before.pid, 'SIGKILL');
@@ -88,12 +91,12 @@ describe('shutdown and workers', () => {
     const gw = await startGateway({ WORKERS: '2' });
     const pid = (await sidecar(gw)).pid;
     assert.ok(pid !== null);
-    const pending = postOcr(gw, 'tesseract', multiPage());
+    const pending = postOcr(gw, 'tesseract', longDocument());
     await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
     const exitCode = gw.stop();
     const r = await pending;
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    assert.equal(r.json.page_count, 2);
+    assert.equal(r.json.page_count, LONG_PAGES);
     assert.equal(await exitCode, 0);
     assert.equal(alive(pid), false, 'the sidecar is gone');
   });
@@ -111,7 +114,7 @@ describe('shutdown and workers', () => {
         const r = await getJson(gw, '/services');
         assert.equal(r.status, 200);
       }
-      await waitFor(gw, async () => /recycling worker/.test(gw.logs()), 10_000);
+      await waitFor(gw, () => Promise.resolve(/recycling worker/.test(gw.logs())), 10_000);
     } finally {
       assert.equal(await gw.stop(), 0);
     }

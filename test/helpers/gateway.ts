@@ -1,6 +1,6 @@
 // Test harness: starts the real gateway (compiled dist/, real sidecars) on a free port and talks
 // HTTP to it. Each gateway gets its own run dir and temp dir, removed at stop.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -150,4 +150,26 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A PDF of `pages` scanned-looking pages (each one the client's Devis_test.png), built with the
+ * sidecars' own Pillow: long enough to still be in OCR while a test acts on it.
+ */
+export function longScannedPdf(pages: number): Buffer {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mdso-pdf-'));
+  const out = path.join(dir, 'long.pdf');
+  const script = [
+    'import sys',
+    'from PIL import Image',
+    'img = Image.open(sys.argv[1]).convert("RGB")',
+    'img.save(sys.argv[2], save_all=True, append_images=[img] * (int(sys.argv[3]) - 1), resolution=75)',
+  ].join('\n');
+  const r = spawnSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', script, path.join(FIXTURES, 'client', 'Devis_test.png'), out, String(pages)], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`could not build the test PDF: ${r.stderr}`);
+  const pdf = readFileSync(out);
+  rmSync(dir, { recursive: true, force: true });
+  return pdf;
 }
