@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 # Debian/Ubuntu (tesseract 5, then 4) and Fedora/Alpine layouts, in the order they are tried.
 TESSDATA_CANDIDATES = (
@@ -17,6 +18,9 @@ TESSDATA_CANDIDATES = (
     Path("/usr/share/tesseract-ocr/4.00/tessdata"),
     Path("/usr/share/tessdata"),
 )
+
+# <project>/models: sidecars/mdso_sidecar/settings.py -> three levels up.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 
 LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
 
@@ -57,6 +61,11 @@ class Settings:
     # Where the private spool directory is created (None: the system temp dir).
     tmp_base: Path | None
     tesseract: TesseractSettings
+    model_dir: Path
+    """Root of the local model weights (MODEL_DIR); layout in docs/MODELS.md."""
+    env: Mapping[str, str]
+    """A read-only copy of the environment, for engine-specific settings (validated by the engine's
+    constructor, which raises SettingsError naming the variable)."""
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
@@ -124,6 +133,9 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
     # and the process stays up so the gateway can show why.
     tessdata = Path(tessdata_raw) if tessdata_raw else _default_tessdata()
 
+    model_dir_raw = env.get("MODEL_DIR", "").strip()
+    model_dir = Path(model_dir_raw) if model_dir_raw else DEFAULT_MODEL_DIR
+
     return Settings(
         service=service,
         log_level=LOG_LEVELS[raw_level],
@@ -133,4 +145,6 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_queue=max_queue,
         tmp_base=tmp_base,
         tesseract=TesseractSettings(lang=lang, tessdata=tessdata),
+        model_dir=model_dir,
+        env=MappingProxyType(dict(env)),
     )
