@@ -13,6 +13,8 @@ export interface ServiceSettings {
   name: ServiceName;
   /** CUDA_VISIBLE_DEVICES for this service's sidecar (per-service override or the global value). */
   cudaVisibleDevices: string | undefined;
+  /** Interpreter for this service's sidecar: <SERVICE>_PYTHON, else .venv-<service>, else PYTHON. */
+  python: string;
 }
 
 export interface Config {
@@ -41,7 +43,6 @@ export interface Config {
   shutdownGraceMs: number;
   /** Directory holding the sidecars' Unix sockets (mode 0700). Empty: a fresh private one per start. */
   runDir: string;
-  python: string;
   sidecarPath: string;
   /** Warnings to log once the logger exists (e.g. WORKER_CLASS ignored). */
   warnings: string[];
@@ -136,6 +137,9 @@ export function loadConfig(env: Env): Config {
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
   if (names.length === 0) throw new ConfigError('Invalid configuration: ENABLED_SERVICES must name at least one service');
+  const root = projectRoot();
+  const venvPython = path.join(root, '.venv', 'bin', 'python');
+  const python = v.PYTHON !== '' ? v.PYTHON : existsSync(venvPython) ? venvPython : 'python3';
   const services: ServiceSettings[] = [];
   for (const name of names) {
     if (!isKnownService(name)) {
@@ -145,9 +149,13 @@ export function loadConfig(env: Env): Config {
     }
     if (services.some((s) => s.name === name)) continue;
     const override = env[`${name.toUpperCase()}_CUDA_VISIBLE_DEVICES`];
+    const ownPython = env[`${name.toUpperCase()}_PYTHON`]?.trim();
+    // A service whose dependencies conflict with the others' (marker) gets its own venv.
+    const serviceVenv = path.join(root, `.venv-${name}`, 'bin', 'python');
     services.push({
       name,
       cudaVisibleDevices: override !== undefined && override.trim() !== '' ? override.trim() : v.CUDA_VISIBLE_DEVICES,
+      python: ownPython !== undefined && ownPython !== '' ? ownPython : existsSync(serviceVenv) ? serviceVenv : python,
     });
   }
 
@@ -162,8 +170,6 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('Invalid configuration: SIDECAR_BACKOFF_MAX_MS must be at least SIDECAR_BACKOFF_MS');
   }
 
-  const root = projectRoot();
-  const venvPython = path.join(root, '.venv', 'bin', 'python');
   return {
     nodeEnv: v.NODE_ENV,
     production,
@@ -187,7 +193,6 @@ export function loadConfig(env: Env): Config {
     sidecarBackoffMaxMs: v.SIDECAR_BACKOFF_MAX_MS,
     shutdownGraceMs: v.SHUTDOWN_GRACE * 1000,
     runDir: v.RUN_DIR,
-    python: v.PYTHON !== '' ? v.PYTHON : existsSync(venvPython) ? venvPython : 'python3',
     sidecarPath: path.join(root, 'sidecars'),
     warnings,
   };

@@ -15,15 +15,15 @@ describe('parseOcrOptions', () => {
     assert.deepEqual(parseOcrOptions({ page_range: '2-', pages: 'true' }), { includePages: true, sidecarQuery: { page_range: '2-' } });
   });
 
-  it('forwards lang', () => {
-    assert.deepEqual(parseOcrOptions({ lang: 'fra+eng' }).sidecarQuery, { lang: 'fra+eng' });
+  it("forwards the engines' own options for the sidecar to validate", () => {
+    assert.deepEqual(parseOcrOptions({ lang: 'fra+eng', format: 'text' }).sidecarQuery, { lang: 'fra+eng', format: 'text' });
   });
 
-  for (const query of [{ pages: 'maybe' }, { page_range: 'a-b' }, { lang: '../etc' }, { unknown: '1' }, { pages: ['1', '2'] }, { pages: '1', page_range: '2' }]) {
+  for (const query of [{ pages: 'maybe' }, { page_range: 'a-b' }, { 'Bad-Name': '1' }, { lang: 'x'.repeat(300) }, { pages: ['1', '2'] }, { pages: '1', page_range: '2' }]) {
     it(`rejects ${JSON.stringify(query)} naming the option`, () => {
       assert.throws(
         () => parseOcrOptions(query),
-        (err: unknown) => err instanceof BadOption && err.status === 400 && Object.keys(query).some((k) => err.message.includes(k)),
+        (err: unknown) => err instanceof BadOption && err.status === 400 && Object.keys(query).some((k) => err.message.includes(k.slice(0, 40))),
       );
     });
   }

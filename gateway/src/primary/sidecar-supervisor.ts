@@ -138,7 +138,7 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
     else delete env.CUDA_VISIBLE_DEVICES;
 
     const proc: Subprocess = execa(
-      this.config.python,
+      this.settings.python,
       ['-m', 'mdso_sidecar', '--service', this.name, '--socket', this.socketPath],
       {
         env,

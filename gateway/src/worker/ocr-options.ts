@@ -1,5 +1,6 @@
-// Query options of POST /ocr/{service}: validated here, then forwarded to the sidecar, which checks
-// them against the document and the engine (page numbers, installed languages).
+// Query options of POST /ocr/{service}. The gateway owns `pages` (per-page detail) and the page
+// range; every other option is forwarded to the sidecar, whose engine validates it (unknown option
+// or bad value → 400 naming it), so that each engine documents its own options in one place.
 import { BadOption } from '../errors.js';
 
 export interface OcrOptions {
@@ -10,7 +11,8 @@ export interface OcrOptions {
 }
 
 const RANGE = /^\s*\d+\s*(-\s*\d*\s*)?(,\s*\d+\s*(-\s*\d*\s*)?)*$/;
-const LANG = /^[a-z_]{3,16}(\+[a-z_]{3,16}){0,7}$/i;
+const OPTION_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+const MAX_VALUE_LENGTH = 200;
 const BOOLEAN: Record<string, boolean> = { true: true, false: false, yes: true, no: false, on: true, off: false };
 
 /**
@@ -20,6 +22,7 @@ const BOOLEAN: Record<string, boolean> = { true: true, false: false, yes: true, 
 export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
   const options: OcrOptions = { includePages: false, sidecarQuery: {} };
   for (const [key, raw] of Object.entries(query)) {
+    if (!OPTION_NAME.test(key)) throw new BadOption(`Unknown option '${key.slice(0, 40)}'.`, { option: key.slice(0, 40) });
     if (typeof raw !== 'string') throw new BadOption(`Option '${key}' is given more than once.`, { option: key });
     const value = raw.trim();
     switch (key) {
@@ -34,12 +37,9 @@ export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
         if (!RANGE.test(value)) throw badValue(key, value, "a page range such as '1-3,7' (1-based)");
         setRange(options, value, key);
         break;
-      case 'lang':
-        if (!LANG.test(value)) throw badValue(key, value, "tesseract language codes joined by '+', such as 'fra+eng'");
-        options.sidecarQuery.lang = value;
-        break;
       default:
-        throw new BadOption(`Unknown option '${key}'. Known options: pages, page_range, lang.`, { option: key });
+        if (value.length > MAX_VALUE_LENGTH) throw badValue(key, value, `at most ${MAX_VALUE_LENGTH} characters`);
+        options.sidecarQuery[key] = value;
     }
   }
   return options;

@@ -26,6 +26,8 @@ interface SidecarPage {
   error: string | null;
   blank?: boolean;
   rotation?: number;
+  /** Engine-specific page facts (e.g. olmOCR's front matter: language, rotation, is_table). */
+  meta?: Record<string, unknown>;
 }
 
 interface SidecarOcrBody {
@@ -151,6 +153,7 @@ function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: n
       error: p.error,
       blank: p.blank ?? p.text.trim() === '',
       rotation: p.rotation ?? 0,
+      ...(p.meta !== undefined ? { meta: p.meta } : {}),
     }));
   }
   return out;
