@@ -12,6 +12,9 @@ class SidecarError(Exception):
 
     status: ClassVar[int] = 500
     retry_after_s: ClassVar[int | None] = None
+    fails_request: ClassVar[bool] = False
+    """True when, raised on one page, it must fail the whole request (the pipeline starts no further
+    page and answers this error) instead of being reported on that page only."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -83,6 +86,30 @@ class ServiceStarting(ServiceUnavailable):
     @property
     def type_name(self) -> str:
         return "ServiceUnavailable"
+
+
+class GpuOutOfMemory(SidecarError):
+    """The GPU ran out of memory on a page, even after a retry at lower resolution. The request fails;
+    the sidecar stays up (its cache was emptied) and serves the next one."""
+
+    status = 503
+    retry_after_s = 10
+    fails_request = True
+
+
+class ModelEndpointUnavailable(SidecarError):
+    """The model server (OPENAI-compatible endpoint, e.g. vLLM) could not be reached or kept failing
+    after the retries: every page would fail the same way, so the request fails."""
+
+    status = 503
+    retry_after_s = 10
+    fails_request = True
+
+
+class ModelAnswerInvalid(SidecarError):
+    """The model server answered something that is not a chat completion: that page fails."""
+
+    status = 502
 
 
 class DeadlineExceeded(SidecarError):

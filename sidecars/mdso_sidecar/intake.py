@@ -234,6 +234,9 @@ class Document(ABC):
 
     kind: DocumentKind
     page_count: int
+    path: Path
+    """The spooled file, for engines that read documents themselves (marker). Read-only: PDF files
+    are read with PDFIUM_LOCK held, like every PDFium call."""
 
     @abstractmethod
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
@@ -255,11 +258,17 @@ class PdfDocument(Document):
     kind = DocumentKind.PDF
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         with PDFIUM_LOCK:
             try:
                 self._pdf: Any = pdfium.PdfDocument(str(path))
             except pdfium.PdfiumError as exc:
-                if exc.err_code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+                # pypdfium2 5 carries the error code; 4.30 (pinned by marker's pdftext) does not, but
+                # PDFium still holds it: nothing else can have loaded a document since (we hold the lock).
+                err_code = getattr(exc, "err_code", None)
+                if err_code is None:
+                    err_code = pdfium_c.FPDF_GetLastError()
+                if err_code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
                     raise EncryptedDocument(
                         "PDF is password-protected; remove the password (e.g. qpdf --decrypt) and resend",
                     ) from None
@@ -309,13 +318,13 @@ class ImageDocument(Document):
 
     def __init__(self, path: Path, kind: DocumentKind) -> None:
         self.kind = kind
-        self._path = path
+        self.path = path
         with _open_image(path) as image:
             self.page_count = int(getattr(image, "n_frames", 1))
 
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
         # A fresh handle per call: Pillow image objects are not safe to seek from two threads.
-        with _open_image(self._path) as image:
+        with _open_image(self.path) as image:
             try:
                 image.seek(page - 1)
             except EOFError:

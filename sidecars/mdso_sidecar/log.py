@@ -69,6 +69,9 @@ def configure_logging(service: str, level: str) -> None:
     access.handlers.clear()
     access.propagate = True
     access.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # Libraries' chunk-by-chunk decoder chatter drowns our own debug lines; their warnings still show.
+    for name in ("PIL", "asyncio", "pypdfium2", "urllib3", "httpx", "httpcore", "filelock"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def get_logger(name: str) -> logging.Logger:

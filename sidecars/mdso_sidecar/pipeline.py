@@ -127,15 +127,22 @@ class Pipeline:
         pending = deque(pages)
         running: dict[Future[_Outcome], int] = {}
         results: dict[int, _Outcome] = {}
+        fatal: SidecarError | None = None
         while pending or running:
-            while pending and len(running) < self.workers and not control.should_stop():
+            while pending and len(running) < self.workers and not control.should_stop() and not fatal:
                 page = pending.popleft()
                 running[self._pool.submit(self._read_page, document, page, options, control)] = page
             if not running:
                 break  # stopped: the remaining pages are skipped
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                results[running.pop(future)] = future.result()
+                outcome = results[running.pop(future)] = future.result()
+                if fatal is None and outcome[1] is not None and outcome[1].fails_request:
+                    fatal = outcome[1]
+        if fatal is not None:
+            # Raised only once every started page has returned: the document is never closed under
+            # a running render.
+            raise fatal
         return [results[page] for page in pages if page in results]
 
     def _read_page(
@@ -184,6 +191,9 @@ class Pipeline:
             page_done=control.page_done,
         )
         outcome = self._pool.submit(self.engine.recognize_document, job).result()
+        for read in outcome:
+            if isinstance(read, SidecarError) and read.fails_request:
+                raise read
         results: list[_Outcome] = []
         for page, read in zip(pages, outcome, strict=False):
             if isinstance(read, SidecarError):
@@ -221,6 +231,7 @@ def _page_result(page: int, started: float, read: PageText) -> PageResult:
         error=None,
         blank=not read.text.strip(),
         rotation=read.rotation,
+        meta=read.meta,
     )
 
 

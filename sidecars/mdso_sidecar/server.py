@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .engines.base import Engine, EngineOptions
+from .engines.base import Engine, EngineOptions, PageResult
 from .errors import (
     BadOption,
     FileTooLarge,
@@ -96,6 +96,21 @@ class Admission:
         finally:
             self.active -= 1
             self._slots.release()
+
+
+def _page_json(page: PageResult) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "page": page.page,
+        "text": page.text,
+        "source": page.source,
+        "ms": page.ms,
+        "error": page.error,
+        "blank": page.blank,
+        "rotation": page.rotation,
+    }
+    if page.meta is not None:
+        body["meta"] = dict(page.meta)  # engine-specific page facts, only for engines that have them
+    return body
 
 
 def _request_id(raw: str | None) -> str:
@@ -211,18 +226,7 @@ class Sidecar:
                     self.pipeline.process, path, kind, page_range, options, control
                 )
             body = {
-                "pages": [
-                    {
-                        "page": p.page,
-                        "text": p.text,
-                        "source": p.source,
-                        "ms": p.ms,
-                        "error": p.error,
-                        "blank": p.blank,
-                        "rotation": p.rotation,
-                    }
-                    for p in result.pages
-                ],
+                "pages": [_page_json(p) for p in result.pages],
                 "service": self.settings.service,
                 "model": self.engine.describe(),
                 "ms": int((time.monotonic() - started) * 1000),

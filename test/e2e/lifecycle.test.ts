@@ -86,6 +86,43 @@ describe('sidecar faults', () => {
   });
 });
 
+describe('timeouts and departed clients', () => {
+  it('answers 504 after TIMEOUT and the sidecar stops reading the remaining pages', async () => {
+    const gw = await startGateway({ TIMEOUT: '2' });
+    try {
+      const started = Date.now();
+      const r = await postOcr(gw, 'tesseract', longDocument());
+      assert.equal(r.status, 504, JSON.stringify(r.json));
+      assert.equal(r.json.type, 'Timeout');
+      assert.ok(Date.now() - started < 6000, 'answered at the deadline, not after the whole document');
+      await waitFor(gw, async () => (await sidecar(gw)).in_flight.length === 0, 10_000);
+      await waitFor(gw, () => Promise.resolve(/request cancelled|deadline/i.test(gw.logs())), 10_000);
+      const ok = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.equal(ok.status, 200, 'the sidecar serves the next request');
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+
+  it('cancels the sidecar work when the client disconnects during OCR', async () => {
+    const gw = await startGateway();
+    try {
+      const controller = new AbortController();
+      const pending = postOcr(gw, 'tesseract', longDocument(), { signal: controller.signal });
+      await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
+      controller.abort();
+      await assert.rejects(pending);
+      await waitFor(gw, () => Promise.resolve(/request cancelled/.test(gw.logs())), 10_000);
+      const s = await sidecar(gw);
+      assert.equal(s.restarts, 0, 'no crash, just cancellation');
+      // The access log says the client went away (499), and nothing was answered to nobody.
+      assert.match(gw.logs(), /"status":499/);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+});
+
 describe('shutdown and workers', () => {
   it('lets a request finish on SIGTERM, then exits 0 with no sidecar left', async () => {
     const gw = await startGateway({ WORKERS: '2' });

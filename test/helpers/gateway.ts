@@ -88,6 +88,7 @@ export async function startGateway(env: Record<string, string | undefined> = {},
         throw new Error(`gateway did not stop within 30 s\n${output.slice(-3000)}`);
       }
       rmSync(base, { recursive: true, force: true });
+      if (code !== 0) process.stderr.write(`gateway exited ${String(code)}; last output:\n${output.slice(-4000)}\n`);
       return code;
     },
   };

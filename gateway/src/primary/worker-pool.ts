@@ -25,9 +25,7 @@ export class WorkerPool {
   }
 
   broadcast(message: PrimaryToWorker): void {
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send(message);
-    }
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker !== undefined) send(worker, message);
   }
 
   /** Tells every worker to drain, waits up to graceMs, then kills what is left. */
@@ -35,7 +33,7 @@ export class WorkerPool {
     this.stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const exited = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-    for (const w of workers) if (w.isConnected()) w.send({ type: 'shutdown' } satisfies PrimaryToWorker);
+    for (const w of workers) send(w, { type: 'shutdown' });
     const done = await Promise.race([Promise.all(exited).then(() => true), sleep(graceMs + 2000, false)]);
     if (!done) {
       this.logger.warn('workers still busy after the grace period; killing them');
@@ -47,7 +45,9 @@ export class WorkerPool {
   private fork(): Worker {
     const worker = cluster.fork(this.env);
     const startedAt = Date.now();
-    worker.once('online', () => worker.send(this.currentMessage()));
+    worker.once('online', () => send(worker, this.currentMessage()));
+    // IPC to a worker that is exiting fails; its exit is handled by onExit, not by crashing here.
+    worker.on('error', (err) => this.logger.debug('worker IPC error', { worker_pid: worker.process.pid, error: err.message }));
     worker.on('message', (msg: unknown) => {
       if (isWorkerToPrimary(msg) && msg.type === 'recycle-me') this.recycle(worker);
     });
@@ -65,7 +65,7 @@ export class WorkerPool {
     // The old worker drains only once its replacement accepts connections: no gap in service.
     replacement.once('listening', () => {
       this.logger.info('recycling worker', { old_pid: old.process.pid, new_pid: replacement.process.pid });
-      if (old.isConnected()) old.send({ type: 'shutdown' } satisfies PrimaryToWorker);
+      send(old, { type: 'shutdown' });
     });
   }
 
@@ -79,4 +79,10 @@ export class WorkerPool {
       if (!this.stopping) this.fork();
     }, delay);
   }
+}
+
+/** Sends over IPC unless the channel is closing; a late failure is ignored (the exit is handled). */
+function send(worker: Worker, message: PrimaryToWorker): void {
+  if (!worker.isConnected()) return;
+  worker.send(message, undefined, () => undefined);
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from PIL import Image
 
@@ -31,6 +31,9 @@ class PageText:
     source: str = "ocr"
     """"ocr", or "text-layer" when the text came from the PDF itself; engines with fallbacks may
     name the reader that produced the page."""
+    meta: Mapping[str, Any] | None = None
+    """Engine-specific facts about the page (olmOCR's front matter: primary_language, is_table...),
+    answered as the page's "meta" object; None when the engine has none."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class PageResult:
     error: str | None
     blank: bool
     rotation: int
+    meta: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,8 @@ class Engine(ABC):
         """Read one rendered page. Runs in a pipeline worker thread, possibly concurrently with other
         calls when thread_safe is True; must not start threads or processes of its own (the pipeline
         owns parallelism). Must not keep the image. Raise on failure: the page is reported with an
-        error and the other pages go on."""
+        error and the other pages go on, unless the error's `fails_request` is set (GPU out of
+        memory, model server down): then no further page is started and the request fails with it."""
         raise NotImplementedError(f"{type(self).__name__} reads whole documents")
 
     def recognize_document(self, job: DocumentJob) -> list[PageText | Exception]:

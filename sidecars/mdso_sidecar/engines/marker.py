@@ -1,0 +1,380 @@
+"""marker (marker-pdf 1.10.2 on Surya models): converts whole documents to markdown, then splits the
+answer back into one text per page so page breaks match the other services.
+
+marker pins Pillow<11 and pypdfium2 4.30, so it runs in its own venv (.venv-marker, from
+sidecars/requirements-marker.txt). Its weights are never downloaded at run time: they lie under
+$MODEL_DIR/marker/ (filled by `scripts/download-models marker`), and marker, Surya and the Hugging Face
+hub are pointed there, offline, before marker is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadOption, EngineUnavailable
+from ..intake import PDFIUM_LOCK, DocumentKind, RenderPolicy
+from ..log import get_logger
+from ..settings import Settings, SettingsError
+from .base import DocumentJob, Engine, EngineOptions, PageText
+
+log = get_logger(__name__)
+
+MARKER_VERSION = "1.10.2"
+REQUIREMENTS = "sidecars/requirements-marker.txt"
+VENV = ".venv-marker"
+
+# What marker 1.10.2's create_model_dict() loads: surya-ocr 0.17.1's checkpoints (surya/settings.py:
+# LAYOUT_, RECOGNITION_, TABLE_REC_, DETECTOR_ and OCR_ERROR_MODEL_CHECKPOINT, all "s3://<path>").
+# Surya keeps each one in <MODEL_CACHE_DIR>/<path>/ with a manifest.json listing its files, and only
+# downloads when the manifest or a listed file is missing (surya/common/s3.py, check_manifest).
+CHECKPOINTS: dict[str, str] = {
+    "layout": "layout/2025_09_23",
+    "recognition": "text_recognition/2025_09_23",
+    "table_rec": "table_recognition/2025_02_18",
+    "detection": "text_detection/2025_05_07",
+    "ocr_error": "ocr_error_detection/2025_02_18",
+}
+# Every converter downloads this font on creation when FONT_PATH does not exist (marker/util.py,
+# download_font), from ARTIFACT_URL; we pre-place it next to the models.
+FONT_NAME = "GoNotoCurrent-Regular.ttf"
+FONT_URL = f"https://models.datalab.to/artifacts/{FONT_NAME}"
+FONTS_SUBDIR = "fonts"
+
+# MarkdownRenderer's default page_separator: with paginate_output each page starts with
+# "\n\n{<0-based page id>}<separator>\n\n" (marker/renderers/markdown.py, Markdownify.convert_div).
+PAGE_SEPARATOR = "-" * 48
+
+# marker renders every page of a call at 96 and 192 dpi before reading any: pages are sent in chunks
+# so memory stays bounded on long documents and a cancelled request stops between chunks. Cross-page
+# steps (tables continued on the next page) only see pages of the same chunk.
+CHUNK_PAGES = 8
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def parse_bool(variable: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{variable}: expected true or false, got {raw!r}")
+
+
+def weights_dir(settings: Settings) -> Path:
+    """marker's model cache (Surya's MODEL_CACHE_DIR) and font: $MODEL_DIR/marker."""
+    return settings.model_dir / "marker"
+
+
+def font_path(root: Path) -> Path:
+    return root / FONTS_SUBDIR / FONT_NAME
+
+
+def missing_weights(root: Path) -> list[str]:
+    """What marker would have to download into `root` (paths relative to it); empty when complete.
+
+    The same test Surya makes before it downloads (manifest.json present, every file it lists present),
+    plus the font."""
+    missing: list[str] = []
+    for checkpoint in CHECKPOINTS.values():
+        directory = root / checkpoint
+        manifest = directory / "manifest.json"
+        try:
+            files = json.loads(manifest.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            missing.append(f"{checkpoint}/manifest.json")
+            continue
+        missing.extend(f"{checkpoint}/{name}" for name in files if not (directory / name).exists())
+    if not font_path(root).is_file():
+        missing.append(f"{FONTS_SUBDIR}/{FONT_NAME}")
+    return missing
+
+
+def marker_environment(root: Path, device: str | None = None) -> dict[str, str]:
+    """Environment variables that point marker, Surya and the HF hub at `root`. Read by their
+    pydantic settings when first imported, so they must be set before `import marker`."""
+    env = {
+        "MODEL_CACHE_DIR": str(root),  # surya.settings: where s3:// checkpoints live
+        "FONT_PATH": str(font_path(root)),  # marker.settings: the font download_font() checks
+        "HF_HOME": str(root / "hf"),  # nothing should reach the hub; if something does, not ~/.cache
+        "DISABLE_TQDM": "true",  # surya: progress bars would garble the JSON log on stderr
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if device is not None:
+        env["TORCH_DEVICE"] = device  # marker and surya settings: batch sizes and dtypes follow it
+    return env
+
+
+def split_pages(markdown: str, pages: list[int]) -> dict[int, str]:
+    """Split marker's paginated markdown into {1-based page: text} for the requested `pages`.
+
+    A separator line counts only when its page id is one we asked for and comes after the previous
+    one, so text that merely looks like a separator stays in its page. A requested page whose
+    separator is missing gets empty text; text before the first separator goes to the first page.
+    """
+    wanted = {page - 1 for page in pages}
+    pattern = re.compile(r"^\{(\d+)\}" + re.escape(PAGE_SEPARATOR) + r"[ \t]*$", re.MULTILINE)
+    texts: dict[int, str] = {page: "" for page in pages}
+    current = pages[0] if pages else None
+    start, last_id = 0, -1
+    preamble = ""
+    for match in pattern.finditer(markdown):
+        page_id = int(match.group(1))
+        if page_id not in wanted or page_id <= last_id:
+            continue
+        chunk = markdown[start : match.start()]
+        if last_id < 0:
+            preamble = chunk
+        elif current is not None:
+            texts[current] = chunk
+        current, start, last_id = page_id + 1, match.end(), page_id
+    tail = markdown[start:]
+    if last_id < 0:
+        preamble = tail
+    elif current is not None:
+        texts[current] = tail
+    if pages and preamble.strip():
+        texts[pages[0]] = preamble + "\n\n" + texts[pages[0]]
+    return {page: text.strip() for page, text in texts.items()}
+
+
+@dataclass(frozen=True)
+class _MarkerApi:
+    """The two marker entry points a conversion uses, imported by load()."""
+
+    converter: Any
+    """marker.converters.pdf.PdfConverter (PDFs and images alike: it picks the provider by content)."""
+    text_from_rendered: Any
+    """marker.output.text_from_rendered: (markdown, "md", images) from a MarkdownOutput."""
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class MarkerEngine(Engine):
+    name = "marker"
+    # PDFs go to marker as they are (it renders them itself, at 96 and 192 dpi, and can read their text
+    # layer); this policy only applies to images, which intake renders (EXIF rotation, transparency,
+    # TIFF frames) before marker reads each one as a page.
+    render_policy = RenderPolicy(
+        pdf_dpi=192, image_max_side=4000, image_min_side=1600, image_max_upscale=2.0
+    )
+    # One converter over one set of models: marker documents no thread safety, and one conversion
+    # already fills the GPU with its own batches.
+    thread_safe = False
+    whole_document = True
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        try:
+            self.force_ocr = parse_bool("MARKER_FORCE_OCR", settings.env.get("MARKER_FORCE_OCR", "true"))
+        except ValueError:
+            raise SettingsError(
+                "MARKER_FORCE_OCR", f"expected true or false, got {settings.env['MARKER_FORCE_OCR']!r}"
+            ) from None
+        self.root = weights_dir(settings)
+        self.version = _installed_version("marker-pdf")
+        self._device = "cpu"
+        self._models: dict[str, Any] | None = None
+        self._marker: _MarkerApi | None = None
+
+    def describe(self) -> str:
+        return f"marker-pdf {self.version or MARKER_VERSION}"
+
+    def device(self) -> str:
+        return self._device
+
+    def load(self) -> None:
+        missing = missing_weights(self.root)
+        if missing:
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+            raise EngineUnavailable(
+                f"marker models not found in {self.root} (missing {shown}); on a machine with internet "
+                f"access run `scripts/download-models marker` (MODEL_DIR={self.settings.model_dir}) and "
+                f"copy {self.root} here"
+            )
+        if self.version is None:
+            raise EngineUnavailable(
+                f"marker-pdf is not installed in this Python ({sys.executable}); it runs in its own "
+                f"venv: python3 -m venv {VENV} && {VENV}/bin/pip install -r {REQUIREMENTS} "
+                "(scripts/bootstrap does it when marker is in ENABLED_SERVICES)"
+            )
+        try:
+            # Not a plain import: torch may or may not be in the venv mypy checks with.
+            torch: Any = importlib.import_module("torch")
+        except ImportError as exc:
+            raise EngineUnavailable(f"torch is not importable ({exc}); reinstall {REQUIREMENTS}") from None
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        os.environ.update(marker_environment(self.root, device))
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        try:
+            # Imported by name: heavy, absent from the main venv, and untyped.
+            create_model_dict = importlib.import_module("marker.models").create_model_dict
+            surya_settings = importlib.import_module("surya.settings").settings
+            self._marker = _MarkerApi(
+                converter=importlib.import_module("marker.converters.pdf").PdfConverter,
+                text_from_rendered=importlib.import_module("marker.output").text_from_rendered,
+            )
+        except ImportError as exc:
+            raise EngineUnavailable(
+                f"marker-pdf cannot be imported ({exc}); reinstall {VENV} from {REQUIREMENTS}"
+            ) from None
+        _route_logs_to_ours()
+        expected = {f"s3://{path}" for path in CHECKPOINTS.values()}
+        configured = {
+            str(surya_settings.LAYOUT_MODEL_CHECKPOINT),
+            str(surya_settings.RECOGNITION_MODEL_CHECKPOINT),
+            str(surya_settings.TABLE_REC_MODEL_CHECKPOINT),
+            str(surya_settings.DETECTOR_MODEL_CHECKPOINT),
+            str(surya_settings.OCR_ERROR_MODEL_CHECKPOINT),
+        }
+        if configured != expected:
+            raise EngineUnavailable(
+                f"this surya-ocr ({_installed_version('surya-ocr')}) loads {sorted(configured)}, not the "
+                f"checkpoints marker-pdf {MARKER_VERSION} was checked against; reinstall {VENV} from "
+                f"{REQUIREMENTS}"
+            )
+        try:
+            self._models = create_model_dict(device=device)
+        except (OSError, ValueError) as exc:
+            # Files present but unreadable (truncated copy, wrong files): re-downloading fixes it, a
+            # restart would not.
+            raise EngineUnavailable(
+                f"marker models in {self.root} could not be loaded ({type(exc).__name__}: {exc}); "
+                "they may be damaged: run `scripts/download-models marker` again and copy them here"
+            ) from None
+        self._device = f"cuda:{torch.cuda.current_device()}" if device == "cuda" else "cpu"
+        log.info("marker models loaded", extra={"device": self._device, "models": str(self.root)})
+
+    def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
+        options: dict[str, str] = {}
+        for key, value in params.items():
+            if key != "force_ocr":
+                raise BadOption(
+                    f"unknown option {key!r}; marker accepts: page_range, force_ocr",
+                    {"option": key, "accepted": ["page_range", "force_ocr"]},
+                )
+            try:
+                options["force_ocr"] = "true" if parse_bool("force_ocr", value) else "false"
+            except ValueError:
+                raise BadOption(
+                    f"force_ocr {value!r}: expected true or false",
+                    {"option": "force_ocr", "value": value, "accepted": ["true", "false"]},
+                ) from None
+        return options
+
+    def _force_ocr(self, options: EngineOptions) -> bool:
+        return options.get("force_ocr", "true" if self.force_ocr else "false") == "true"
+
+    def recognize_document(self, job: DocumentJob) -> list[PageText | Exception]:
+        if job.document.kind is DocumentKind.PDF:
+            return self._read_pdf(job)
+        return self._read_images(job)
+
+    def _read_pdf(self, job: DocumentJob) -> list[PageText | Exception]:
+        results: list[PageText | Exception] = []
+        for first in range(0, len(job.pages), CHUNK_PAGES):
+            if job.should_stop():
+                break
+            chunk = job.pages[first : first + CHUNK_PAGES]
+            config = {"page_range": [page - 1 for page in chunk], "force_ocr": self._force_ocr(job.options)}
+            # marker's PdfProvider and pdftext call pypdfium2 in this thread: PDFium is not thread-safe,
+            # so they run under the lock every other PDFium call in this process takes.
+            results.extend(self._convert(str(job.document.path), chunk, config, PDFIUM_LOCK))
+            for page in chunk:
+                job.page_done(page)
+        return results
+
+    def _read_images(self, job: DocumentJob) -> list[PageText | Exception]:
+        # marker's ImageProvider reads one frame of a file as it is: each page is rendered by intake and
+        # handed over as a PNG in a private directory next to the spool.
+        results: list[PageText | Exception] = []
+        workdir = Path(tempfile.mkdtemp(prefix="mdso-marker-", dir=self.settings.tmp_base))
+        try:
+            for page in job.pages:
+                if job.should_stop():
+                    break
+                path = workdir / f"page-{page}.png"
+                try:
+                    image = job.document.render(page, self.render_policy)
+                    try:
+                        image.save(path, "PNG", compress_level=1)
+                    finally:
+                        image.close()
+                except Exception as exc:  # noqa: BLE001 - the page fails, the others go on
+                    results.append(exc)
+                else:
+                    # The image is page 1 of its own file; its text belongs to `page`.
+                    results.extend(self._convert(str(path), [1], {}, nullcontext()))
+                    path.unlink()
+                job.page_done(page)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return results
+
+    def _convert(
+        self, path: str, pages: list[int], config: dict[str, Any], lock: AbstractContextManager[Any]
+    ) -> list[PageText | Exception]:
+        """One marker call over `pages` (1-based) of `path`: a text per page, or the error for all."""
+        assert self._models is not None and self._marker is not None, "load() has not succeeded"
+        full_config = {
+            **config,
+            "paginate_output": True,
+            "page_separator": PAGE_SEPARATOR,
+            # Invoice numbers and SIRET live in headers and footers: keep them, like the other services.
+            "keep_pageheader_in_output": True,
+            "keep_pagefooter_in_output": True,
+            "extract_images": False,  # text only: no image files, no ![](...) links
+            "pdftext_workers": 1,  # >1 forks worker processes from this (CUDA) process
+            "disable_tqdm": True,
+        }
+        try:
+            # A converter per call, on the shared models, as marker's own server does: its config
+            # (page_range, force_ocr) is fixed when it is built.
+            converter = self._marker.converter(artifact_dict=self._models, config=full_config)
+            with lock:
+                rendered = converter(path)
+            markdown, _, _ = self._marker.text_from_rendered(rendered)
+        except Exception as exc:  # noqa: BLE001 - reported on each page of the chunk
+            return [exc for _ in pages]
+        methods = {
+            int(stat["page_id"]): stat.get("text_extraction_method")
+            for stat in rendered.metadata.get("page_stats", [])
+        }
+        texts = split_pages(str(markdown), pages)
+        return [
+            PageText(
+                text=texts[page],
+                source="text-layer" if methods.get(page - 1) == "pdftext" else "ocr",
+            )
+            for page in pages
+        ]
+
+
+def _route_logs_to_ours() -> None:
+    """marker and surya install their own plain-text stderr handlers on import; send their records
+    through the root logger instead, so the gateway reads one JSON object per line."""
+    for name in ("marker", "surya"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
