@@ -193,7 +193,7 @@ describe('client contract (tesseract)', () => {
       headers: { 'x-api-key': API_KEY, 'content-type': `multipart/form-data; boundary=${boundary}` },
       body: stream,
       duplex: 'half',
-    } as RequestInit);
+    });
     assert.equal(res.status, 413);
   });
 

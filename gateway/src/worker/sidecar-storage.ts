@@ -49,7 +49,7 @@ export class SidecarStorage implements multer.StorageEngine {
         headers: {
           'content-type': file.mimetype || 'application/octet-stream',
           // Informational only: the sidecar never uses it as a path.
-          'x-filename': encodeURIComponent(file.originalname ?? '').slice(0, 1024),
+          'x-filename': headerSafeName(file.originalname),
           'x-request-id': exchange.requestId,
           'x-deadline-ms': String(exchange.deadline),
         },
@@ -62,4 +62,10 @@ export class SidecarStorage implements multer.StorageEngine {
     // Nothing was stored: the bytes went to the sidecar, which removes its spool file itself.
     cb(null);
   }
+}
+
+/** The client's file name, percent-encoded for a header (never a path), bounded in length. */
+export function headerSafeName(name: string | undefined): string {
+  // toWellFormed replaces lone surrogates, on which encodeURIComponent would throw.
+  return encodeURIComponent((name ?? '').slice(0, 512).toWellFormed());
 }
