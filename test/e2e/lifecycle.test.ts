@@ -2,10 +2,11 @@
 // a request, configuration errors, generated keys, worker recycling.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { ROOT, type Gateway, alive, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
+import { API_KEY, ROOT, type Gateway, alive, freePort, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
 
 type Sidecars = Record<string, { state: string; pid: number | null; restarts: number; message: string | null; in_flight: unknown[] }>;
 
@@ -20,6 +21,32 @@ async function sidecar(gw: Gateway, name = 'tesseract') {
 const LONG_PAGES = 24;
 let longPdf: Buffer | undefined;
 const longDocument = () => ocrForm((longPdf ??= longScannedPdf(LONG_PAGES)), 'long.pdf', 'application/pdf');
+
+/** POST /ocr/tesseract over node:http from a given local port (fetch hides its sockets). */
+async function postFromPort(gw: Gateway, form: FormData, localPort: number): Promise<{ status: number; json: Record<string, unknown> }> {
+  const encoded = new Response(form);
+  const body = Buffer.from(await encoded.arrayBuffer());
+  const { port } = new URL(gw.url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: Number(port),
+        localPort,
+        method: 'POST',
+        path: '/ocr/tesseract',
+        headers: { 'x-api-key': API_KEY, 'content-type': encoded.headers.get('content-type') ?? '', 'content-length': body.length },
+      },
+      (res) => {
+        let data = '';
+        res.on('data', (c: Buffer) => (data += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(data) as Record<string, unknown> }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 describe('sidecar faults', () => {
   it('answers 503 with Retry-After when the sidecar is killed mid-request, restarts it, and serves the next request', async () => {
@@ -80,6 +107,61 @@ describe('sidecar faults', () => {
       assert.equal(r.status, 503);
       assert.match(String(r.json.error), /unavailable/);
       assert.deepEqual((await getJson(gw, '/services')).json.services, []);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+});
+
+describe('hangs and worker crashes', () => {
+  it('answers 504 while a sidecar hangs (SIGSTOP), then the supervisor kills and restarts it', async () => {
+    const gw = await startGateway({ TIMEOUT: '2', HEALTH_FAILURES_BEFORE_RESTART: '3', HEALTH_POLL_MS: '300' });
+    try {
+      const before = await sidecar(gw);
+      assert.ok(before.pid !== null);
+      process.kill(before.pid, 'SIGSTOP');
+      const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.ok(r.status === 504 || r.status === 503, `status ${r.status}`);
+      await waitFor(gw, async () => {
+        const s = await sidecar(gw);
+        return s.state === 'ready' && s.restarts >= 1 && s.pid !== before.pid;
+      }, 30_000);
+      assert.equal(alive(before.pid), false, 'the hung process was killed');
+      const ok = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.equal(ok.status, 200);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+    }
+  });
+
+  it('respawns a crashed worker while the other worker finishes its request', async () => {
+    const gw = await startGateway({ WORKERS: '2' });
+    try {
+      const workers = () =>
+        spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'main.js'], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .filter((l) => l.trim() !== '')
+          .map(Number);
+      await waitFor(gw, () => Promise.resolve(workers().length === 2), 10_000);
+      // Sent from a known client port, to find which worker holds the connection.
+      const clientPort = await freePort();
+      const pending = postFromPort(gw, longDocument(), clientPort);
+      await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
+      // The worker holding the client's connection serves the request: kill the other one.
+      const port = new URL(gw.url).port;
+      const holders = spawnSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' }).stdout;
+      const line = holders.split('\n').find((l) => l.includes(`:${clientPort} `));
+      const serving = workers().filter((pid) => line?.includes(`pid=${pid},`));
+      assert.equal(serving.length, 1, holders);
+      const victim = workers().find((pid) => pid !== serving[0]);
+      assert.ok(victim !== undefined);
+      process.kill(victim, 'SIGKILL');
+      await waitFor(gw, () => Promise.resolve(workers().length === 2 && !workers().includes(victim)), 15_000);
+      const r = await pending;
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.equal(r.json.page_count, LONG_PAGES);
+      const ok = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'));
+      assert.equal(ok.status, 200);
     } finally {
       assert.equal(await gw.stop(), 0);
     }
