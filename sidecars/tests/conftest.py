@@ -40,9 +40,15 @@ def write_tiff(path: Path, pages: int) -> Path:
 class Sidecar:
     """A real sidecar process on a Unix socket in a temporary directory."""
 
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None, module: str = "mdso_sidecar") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        env: dict[str, str] | None = None,
+        module: str = "mdso_sidecar",
+        service: str = "tesseract",
+    ) -> None:
         self.tmp = tmp
-        self.socket = tmp / "run" / "tesseract.sock"
+        self.socket = tmp / "run" / f"{service}.sock"
         self.socket.parent.mkdir(mode=0o700, exist_ok=True)
         self.spool_base = tmp / "spool"
         self.spool_base.mkdir(exist_ok=True)
@@ -56,7 +62,7 @@ class Sidecar:
         }
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--service", "tesseract", "--socket", str(self.socket)],
+            [sys.executable, "-m", module, "--service", service, "--socket", str(self.socket)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
@@ -118,10 +124,15 @@ class Sidecar:
 def sidecar_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Sidecar] = []
 
-    def start(env: dict[str, str] | None = None, module: str = "mdso_sidecar", name: str = "s") -> Sidecar:
+    def start(
+        env: dict[str, str] | None = None,
+        module: str = "mdso_sidecar",
+        name: str = "s",
+        service: str = "tesseract",
+    ) -> Sidecar:
         base = tmp_path / f"{name}{len(started)}"
         base.mkdir()
-        sidecar = Sidecar(base, env, module)
+        sidecar = Sidecar(base, env, module, service)
         started.append(sidecar)
         return sidecar
 

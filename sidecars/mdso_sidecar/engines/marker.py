@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadOption, EngineUnavailable
+from ..errors import BadOption, EngineUnavailable, GpuOutOfMemory, SidecarError
 from ..intake import PDFIUM_LOCK, DocumentKind, RenderPolicy
 from ..log import get_logger
 from ..settings import Settings, SettingsError
@@ -147,9 +147,10 @@ def split_pages(markdown: str, pages: list[int]) -> dict[int, str]:
         preamble = tail
     elif current is not None:
         texts[current] = tail
+    texts = {page: text.strip() for page, text in texts.items()}
     if pages and preamble.strip():
-        texts[pages[0]] = preamble + "\n\n" + texts[pages[0]]
-    return {page: text.strip() for page, text in texts.items()}
+        texts[pages[0]] = (preamble.strip() + "\n\n" + texts[pages[0]]).strip()
+    return texts
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class MarkerEngine(Engine):
         self._device = "cpu"
         self._models: dict[str, Any] | None = None
         self._marker: _MarkerApi | None = None
+        self._torch: Any = None
 
     def describe(self) -> str:
         return f"marker-pdf {self.version or MARKER_VERSION}"
@@ -222,6 +224,7 @@ class MarkerEngine(Engine):
             torch: Any = importlib.import_module("torch")
         except ImportError as exc:
             raise EngineUnavailable(f"torch is not importable ({exc}); reinstall {REQUIREMENTS}") from None
+        self._torch = torch
         device = "cuda" if torch.cuda.is_available() else "cpu"
         os.environ.update(marker_environment(self.root, device))
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -255,9 +258,11 @@ class MarkerEngine(Engine):
             )
         try:
             self._models = create_model_dict(device=device)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             # Files present but unreadable (truncated copy, wrong files): re-downloading fixes it, a
-            # restart would not.
+            # restart would not. Anything else (out of memory...) is a crash, retried by the gateway.
+            if not isinstance(exc, (OSError, ValueError)) and type(exc).__name__ != "SafetensorError":
+                raise
             raise EngineUnavailable(
                 f"marker models in {self.root} could not be loaded ({type(exc).__name__}: {exc}); "
                 "they may be damaged: run `scripts/download-models marker` again and copy them here"
@@ -299,9 +304,12 @@ class MarkerEngine(Engine):
             config = {"page_range": [page - 1 for page in chunk], "force_ocr": self._force_ocr(job.options)}
             # marker's PdfProvider and pdftext call pypdfium2 in this thread: PDFium is not thread-safe,
             # so they run under the lock every other PDFium call in this process takes.
-            results.extend(self._convert(str(job.document.path), chunk, config, PDFIUM_LOCK))
+            read = self._convert(str(job.document.path), chunk, config, PDFIUM_LOCK)
+            results.extend(read)
             for page in chunk:
                 job.page_done(page)
+            if _fails_request(read):
+                break
         return results
 
     def _read_images(self, job: DocumentJob) -> list[PageText | Exception]:
@@ -324,8 +332,11 @@ class MarkerEngine(Engine):
                     results.append(exc)
                 else:
                     # The image is page 1 of its own file; its text belongs to `page`.
-                    results.extend(self._convert(str(path), [1], {}, nullcontext()))
+                    read = self._convert(str(path), [1], {}, nullcontext())
+                    results.extend(read)
                     path.unlink()
+                    if _fails_request(read):
+                        break
                 job.page_done(page)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -355,6 +366,14 @@ class MarkerEngine(Engine):
                 rendered = converter(path)
             markdown, _, _ = self._marker.text_from_rendered(rendered)
         except Exception as exc:  # noqa: BLE001 - reported on each page of the chunk
+            out_of_memory = getattr(self._torch.cuda, "OutOfMemoryError", ())
+            if isinstance(exc, out_of_memory):
+                self._torch.cuda.empty_cache()  # the next request starts from a clean GPU
+                exc = GpuOutOfMemory(
+                    f"the GPU ran out of memory while marker read pages {pages[0]}-{pages[-1]}; retry "
+                    "with a smaller page_range, or when the GPU is less busy",
+                    {"pages": pages},
+                )
             return [exc for _ in pages]
         methods = {
             int(stat["page_id"]): stat.get("text_extraction_method")
@@ -368,6 +387,10 @@ class MarkerEngine(Engine):
             )
             for page in pages
         ]
+
+
+def _fails_request(read: list[PageText | Exception]) -> bool:
+    return any(isinstance(item, SidecarError) and item.fails_request for item in read)
 
 
 def _route_logs_to_ours() -> None:

@@ -9,7 +9,6 @@ The model emits garbage, by design: tests assert plumbing (shapes, sources, retr
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -73,7 +72,13 @@ def build(out: Path) -> Path:
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
     )
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    try:  # transformers 5: the PIL implementation has its own class
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+            Qwen2VLImageProcessorPil as ImageProcessor,
+        )
+    except ImportError:  # transformers 4: the "slow" processor is the PIL one
+        from transformers import Qwen2VLImageProcessor as ImageProcessor
 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(SEED)
@@ -90,14 +95,14 @@ def build(out: Path) -> Path:
     raw.add_special_tokens(list(SPECIAL_TOKENS))
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=raw,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
+        eos_token="<|im_end|>",  # noqa: S106 - a token, not a password
+        pad_token="<|endoftext|>",  # noqa: S106
         chat_template=CHAT_TEMPLATE,
     )
     ids = {token: raw.token_to_id(token) for token in SPECIAL_TOKENS}
     vocab = raw.get_vocab_size()
 
-    image_processor = Qwen2VLImageProcessorPil(
+    image_processor = ImageProcessor(
         min_pixels=56 * 56,
         max_pixels=28 * 28 * 1280,
         patch_size=14,
@@ -116,7 +121,8 @@ def build(out: Path) -> Path:
             "num_key_value_heads": 2,
             "max_position_embeddings": 32768,
             # head_dim 16 -> 8 rotary frequencies split over (time, height, width).
-            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 1e6},
+            "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+            "rope_theta": 1e6,
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],

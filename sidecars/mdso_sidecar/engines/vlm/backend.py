@@ -5,6 +5,7 @@ prompt, sampling) and a backend answers the generated text and why generation st
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,10 +28,11 @@ class ChatRequest:
     """0 means greedy decoding."""
     max_new_tokens: int
 
-    def messages(self, image_part: dict[str, object]) -> list[dict[str, object]]:
+    def messages(self, image_part: Mapping[str, object]) -> list[dict[str, object]]:
         """OpenAI-style chat messages with `image_part` as the image entry of the user turn."""
         text_part: dict[str, object] = {"type": "text", "text": self.prompt}
-        content = [image_part, text_part] if self.image_first else [text_part, image_part]
+        image = dict(image_part)
+        content = [image, text_part] if self.image_first else [text_part, image]
         messages: list[dict[str, object]] = []
         if self.system is not None:
             messages.append({"role": "system", "content": self.system})

@@ -11,6 +11,7 @@ URL until the server is up, and then work without restarting anything.
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from ...errors import EngineUnavailable, ModelAnswerInvalid, ModelEndpointUnavailable
 from ...log import get_logger
 from .backend import Backend, ChatRequest, Generation
-from .runtime import REQUIREMENTS, VlmSettings
+from .config import REQUIREMENTS, VlmSettings
 
 log = get_logger(__name__)
 
@@ -51,7 +52,7 @@ class OpenAIBackend(Backend):
 
     def load(self) -> None:
         try:
-            import httpx
+            httpx: Any = importlib.import_module("httpx")
         except ImportError:
             raise EngineUnavailable(
                 f"the Python package httpx is not installed; install the VLM requirements: "
@@ -86,7 +87,9 @@ class OpenAIBackend(Backend):
         try:
             served = [str(entry["id"]) for entry in response.json()["data"]]
         except (ValueError, KeyError, TypeError):
-            log.warning("model endpoint /models answer not understood; going on", extra={"endpoint": self.endpoint})
+            log.warning(
+                "model endpoint /models answer not understood; going on", extra={"endpoint": self.endpoint}
+            )
             return
         if self.settings.served_model not in served:
             raise EngineUnavailable(

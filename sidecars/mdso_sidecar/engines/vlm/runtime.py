@@ -10,126 +10,29 @@ import math
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from PIL import Image
 
 from ...errors import BadOption, EngineUnavailable, GpuOutOfMemory, ModelAnswerInvalid
 from ...log import get_logger
-from ...models import model_path, model_setting, require_weights
-from ...settings import Settings, SettingsError
+from ...models import require_weights
+from ...settings import Settings
 from ..base import Engine, EngineOptions, PageText
+from ..tesseract import TesseractEngine
 from .backend import Backend, BackendOutOfMemory, ChatRequest
+from .config import read_vlm_settings
+from .openai_backend import OpenAIBackend
 from .profile import Accepted, Retry, VlmProfile
+from .transformers_backend import TransformersBackend
 
 log = get_logger(__name__)
 
-REQUIREMENTS = "sidecars/requirements-vlm.txt"
-BACKENDS = ("transformers", "openai")
-DEVICES = ("auto", "cpu", "cuda")
-ATTENTIONS = ("auto", "sdpa", "eager", "flash_attention_2")
-FALLBACKS = ("tesseract", "none")
-# Qwen2.5-VL's context is 32768 tokens (128k with YaRN); no page needs more than that many new tokens.
-MAX_NEW_TOKENS_LIMIT = 32_768
 # After an out-of-memory error the page is retried with this factor on each side (half the pixels,
 # so about half the visual tokens and activation memory).
 OOM_RETRY_SCALE = math.sqrt(0.5)
 # Tesseract reads small renders badly: the fallback reader gets the page upscaled to at least this.
 FALLBACK_MIN_SIDE = 1754
-
-
-@dataclass(frozen=True)
-class VlmSettings:
-    """<SERVICE>_* settings of one VLM service, validated when the engine is constructed."""
-
-    prefix: str
-    """Settings prefix, e.g. "NANONETS" (named in messages that tell which variable to change)."""
-    model: str
-    backend: str
-    endpoint: str | None
-    api_key: str | None
-    served_model: str
-    concurrency: int
-    request_timeout_s: float
-    endpoint_retries: int
-    max_new_tokens: int
-    max_attempts: int
-    gpu_memory_fraction: float | None
-    device: str
-    attention: str
-    fallback: str
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in choices:
-        raise SettingsError(name, f"expected one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, f"expected a number, got {raw!r}") from None
-    if not (low < value <= high) or math.isnan(value):
-        raise SettingsError(name, f"must be greater than {low} and at most {high}, got {raw}")
-    return value
-
-
-def read_vlm_settings(settings: Settings, profile: VlmProfile) -> VlmSettings:
-    env = settings.env
-    prefix = profile.service.upper()
-    model = model_setting(settings, profile.default_model, profile.known_models)
-    backend = _choice(env, f"{prefix}_BACKEND", BACKENDS, "transformers")
-    endpoint = env.get(f"{prefix}_ENDPOINT", "").strip().rstrip("/") or None
-    if backend == "openai":
-        if endpoint is None:
-            raise SettingsError(
-                f"{prefix}_ENDPOINT",
-                f"required when {prefix}_BACKEND=openai (e.g. http://vllm:8000/v1)",
-            )
-        if not endpoint.startswith(("http://", "https://")):
-            raise SettingsError(f"{prefix}_ENDPOINT", f"expected an http(s):// URL, got {endpoint!r}")
-    timeout = _float(env, f"{prefix}_REQUEST_TIMEOUT", 0.0, 86_400.0)
-    return VlmSettings(
-        prefix=prefix,
-        model=model,
-        backend=backend,
-        endpoint=endpoint,
-        api_key=env.get(f"{prefix}_ENDPOINT_API_KEY", "").strip() or None,
-        served_model=env.get(f"{prefix}_SERVED_MODEL", "").strip() or model,
-        concurrency=_int(env, f"{prefix}_CONCURRENCY", 8, 1, 256),
-        request_timeout_s=timeout if timeout is not None else 600.0,
-        endpoint_retries=_int(env, f"{prefix}_ENDPOINT_RETRIES", 2, 0, 10),
-        max_new_tokens=_int(
-            env, f"{prefix}_MAX_NEW_TOKENS", profile.default_max_new_tokens, 1, MAX_NEW_TOKENS_LIMIT
-        ),
-        max_attempts=_int(
-            env, f"{prefix}_MAX_ATTEMPTS", len(profile.temperatures), 1, len(profile.temperatures)
-        ),
-        gpu_memory_fraction=_float(env, f"{prefix}_GPU_MEMORY_FRACTION", 0.0, 1.0),
-        device=_choice(env, f"{prefix}_DEVICE", DEVICES, "auto"),
-        attention=_choice(env, f"{prefix}_ATTENTION", ATTENTIONS, "auto"),
-        fallback=_choice(env, f"{prefix}_FALLBACK", FALLBACKS, profile.fallback or "none"),
-    )
 
 
 class VlmEngine(Engine):
@@ -140,9 +43,13 @@ class VlmEngine(Engine):
     # through max_parallel_pages, the server batching concurrent requests itself).
     thread_safe = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "profile" in cls.__dict__:
+            cls.render_policy = cls.profile.render_policy
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.render_policy = self.profile.render_policy
         self.vlm = read_vlm_settings(settings, self.profile)
         self.prompt = self.profile.prompt_for(self.vlm.model)
         self.backend: Backend | None = None
@@ -169,16 +76,12 @@ class VlmEngine(Engine):
     def make_backend(self) -> Backend:
         """The configured backend, not loaded yet (tests override this to inject faults)."""
         if self.vlm.backend == "openai":
-            from .openai_backend import OpenAIBackend
-
             assert self.vlm.endpoint is not None
             return OpenAIBackend(self.vlm)
         # Offline by construction: weights come from MODEL_DIR only, never from the hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path = require_weights(self.settings, self.vlm.model)
-        from .transformers_backend import TransformersBackend
-
         return TransformersBackend(path, self.vlm)
 
     def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
@@ -209,9 +112,8 @@ class VlmEngine(Engine):
             generation = self._generate(turned, temperature)
             verdict = self.profile.postprocess(generation, options)
             if isinstance(verdict, Accepted):
-                return PageText(
-                    text=verdict.text, rotation=(360 - rotation_ccw) % 360, meta=_with_attempts(verdict.meta, attempt)
-                )
+                meta = _with_attempts(verdict.meta, attempt)
+                return PageText(text=verdict.text, rotation=(360 - rotation_ccw) % 360, meta=meta)
             assert isinstance(verdict, Retry)
             reasons.append(verdict.reason)
             last_meta = verdict.meta
@@ -289,8 +191,6 @@ class VlmEngine(Engine):
             return None
         with self._fallback_lock:
             if self._fallback is None and self._fallback_error is None:
-                from ..tesseract import TesseractEngine
-
                 reader = TesseractEngine(self.settings)
                 try:
                     reader.load()
@@ -306,6 +206,3 @@ def _with_attempts(meta: Mapping[str, Any] | None, attempt: int) -> Mapping[str,
     if meta is None:
         return None
     return {**meta, "attempts": attempt}
-
-
-__all__ = ["VlmEngine", "VlmSettings", "model_path", "read_vlm_settings"]

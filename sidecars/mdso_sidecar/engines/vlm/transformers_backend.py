@@ -17,8 +17,8 @@ from typing import Any
 
 from ...errors import EngineUnavailable
 from ...log import get_logger
-from .backend import Backend, BackendOutOfMemory, ChatRequest, Generation
-from .runtime import REQUIREMENTS, VlmSettings
+from .backend import Backend, BackendOutOfMemory, ChatRequest, FinishReason, Generation
+from .config import REQUIREMENTS, VlmSettings
 
 log = get_logger(__name__)
 
@@ -65,16 +65,17 @@ class TransformersBackend(Backend):
         return self._device
 
     def load(self) -> None:
+        # Typed as Any: the code targets the pinned transformers and the previous major version.
         try:
-            import torch
-            import transformers
-            from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+            torch: Any = importlib.import_module("torch")
+            transformers: Any = importlib.import_module("transformers")
         except ImportError as exc:
             raise EngineUnavailable(
                 f"the Python package {exc.name or exc} is not installed in this environment; install "
                 f"the VLM requirements: .venv/bin/pip install -r {REQUIREMENTS}"
             ) from None
         self.torch = torch
+        transformers.utils.logging.disable_progress_bar()  # stderr carries our JSON log lines only
         cfg = self.settings
         cuda = torch.cuda.is_available()
         if cfg.device == "cuda" and not cuda:
@@ -91,13 +92,14 @@ class TransformersBackend(Backend):
         self._attention = self._pick_attention(use_cuda)
 
         load_kwargs: dict[str, Any] = {"local_files_only": True}
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, **load_kwargs)
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path, **load_kwargs)
         # The PIL image processor: the torchvision one needs a package we do not install.
         if int(transformers.__version__.split(".")[0]) >= 5:
-            processor_kwargs = {"backend": "pil"}
+            processor_kwargs: dict[str, Any] = {"backend": "pil"}
         else:
             processor_kwargs = {"use_fast": False}
-        self.image_processor = AutoImageProcessor.from_pretrained(self.path, **load_kwargs, **processor_kwargs)
+        image_processors = transformers.AutoImageProcessor
+        self.image_processor = image_processors.from_pretrained(self.path, **load_kwargs, **processor_kwargs)
         template = _chat_template(self.path, self.tokenizer)
         if not template:
             raise EngineUnavailable(
@@ -105,7 +107,7 @@ class TransformersBackend(Backend):
                 "the model directory is incomplete: download it again"
             )
         self.chat_template = template
-        model = AutoModelForImageTextToText.from_pretrained(
+        model = transformers.AutoModelForImageTextToText.from_pretrained(
             self.path, dtype=dtype, attn_implementation=self._attention, **load_kwargs
         )
         self.model = model.to(self._device).eval()
@@ -113,14 +115,20 @@ class TransformersBackend(Backend):
         self.image_token_id = int(config.image_token_id)
         self.image_token = str(self.tokenizer.convert_ids_to_tokens(self.image_token_id))
         eos = self.model.generation_config.eos_token_id
-        self.eos_ids = {int(token) for token in (eos if isinstance(eos, list) else [eos]) if token is not None}
+        eos_list = eos if isinstance(eos, list) else [eos]
+        self.eos_ids = {int(token) for token in eos_list if token is not None}
         if self.tokenizer.eos_token_id is not None:
             self.eos_ids.add(int(self.tokenizer.eos_token_id))
         # transformers 5 computes Qwen2.5-VL's 3D rope positions from per-token modality types.
         self._wants_mm_token_types = "mm_token_type_ids" in inspect.signature(self.model.forward).parameters
         log.info(
             "model loaded",
-            extra={"path": str(self.path), "device": self._device, "dtype": self._dtype, "attention": self._attention},
+            extra={
+                "path": str(self.path),
+                "device": self._device,
+                "dtype": self._dtype,
+                "attention": self._attention,
+            },
         )
 
     def _pick_attention(self, use_cuda: bool) -> str:
@@ -142,8 +150,9 @@ class TransformersBackend(Backend):
         text = self.tokenizer.apply_chat_template(
             messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=True
         )
-        if text.count(self.image_token) != 1:
-            raise RuntimeError(f"the chat template produced {text.count(self.image_token)} image tokens, expected 1")
+        found = text.count(self.image_token)
+        if found != 1:
+            raise RuntimeError(f"the chat template produced {found} image placeholders, expected 1")
         features = self.image_processor(images=[request.image.convert("RGB")], return_tensors="pt")
         grid = features["image_grid_thw"]
         merge = int(getattr(self.image_processor, "merge_size", 2))
@@ -183,10 +192,12 @@ class TransformersBackend(Backend):
                 prompt_length = int(inputs["input_ids"].shape[1])
                 new_ids = output[0, prompt_length:].tolist()
             except torch.cuda.OutOfMemoryError:
-                inputs = output = None  # drop the references before releasing the cache
+                # The traceback's frames hold the activations: drop them before releasing the cache.
+                inputs = {}
+                output = None
                 torch.cuda.empty_cache()
                 raise BackendOutOfMemory from None
         ended = bool(new_ids) and new_ids[-1] in self.eos_ids
-        finish = "length" if len(new_ids) >= request.max_new_tokens and not ended else "stop"
+        finish: FinishReason = "length" if len(new_ids) >= request.max_new_tokens and not ended else "stop"
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         return Generation(text=text, finish_reason=finish)
