@@ -220,6 +220,21 @@ describe('shutdown and workers', () => {
     assert.equal(alive(pid), false, 'the sidecar is gone');
   });
 
+  it('leaves no sidecar or worker behind when the primary is killed outright (SIGKILL)', async () => {
+    const gw = await startGateway({ WORKERS: '2' });
+    const pid = (await sidecar(gw)).pid;
+    assert.ok(pid !== null);
+    const children = spawnSync('pgrep', ['-P', String(gw.proc.pid)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((l) => l.trim() !== '')
+      .map(Number);
+    assert.ok(children.length >= 3, 'two workers and a sidecar');
+    gw.proc.kill('SIGKILL');
+    await gw.exited;
+    await waitFor(null, () => Promise.resolve(children.every((c) => !alive(c))), 15_000);
+    await gw.stop();
+  });
+
   it('refuses new connections once draining', async () => {
     const gw = await startGateway();
     assert.equal(await gw.stop(), 0);
