@@ -44,6 +44,8 @@ export interface Config {
   /** Directory holding the sidecars' Unix sockets (mode 0700). Empty: a fresh private one per start. */
   runDir: string;
   sidecarPath: string;
+  /** GET /metrics answers without an API key (a scraper on a private network). */
+  metricsPublic: boolean;
   /** Warnings to log once the logger exists (e.g. WORKER_CLASS ignored). */
   warnings: string[];
 }
@@ -59,6 +61,13 @@ const intIn = (min: number, max: number) =>
     .regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const LOG_LEVELS = { error: 'error', warn: 'warn', warning: 'warn', info: 'info', debug: 'debug' } as const;
 
@@ -90,6 +99,7 @@ const schema = z.object({
   SHUTDOWN_GRACE: intIn(0, 86_400).default(30),
   RUN_DIR: z.string().default(''),
   PYTHON: z.string().default(''),
+  METRICS_PUBLIC: bool.default(false),
   CUDA_VISIBLE_DEVICES: z.string().optional(),
   WORKER_CLASS: z.string().optional(),
 });
@@ -194,6 +204,7 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: v.SHUTDOWN_GRACE * 1000,
     runDir: v.RUN_DIR,
     sidecarPath: path.join(root, 'sidecars'),
+    metricsPublic: v.METRICS_PUBLIC,
     warnings,
   };
 }

@@ -47,13 +47,19 @@ export interface HealthSnapshot {
 }
 
 /** Messages exchanged between the primary and its workers. */
-export type PrimaryToWorker = { type: 'snapshot'; snapshot: HealthSnapshot } | { type: 'shutdown' };
-export type WorkerToPrimary = { type: 'recycle-me' };
+export type PrimaryToWorker =
+  | { type: 'snapshot'; snapshot: HealthSnapshot }
+  | { type: 'shutdown' }
+  | { type: 'metrics'; id: number; text: string | null; error?: string };
+export type WorkerToPrimary = { type: 'recycle-me' } | { type: 'metrics-request'; id: number };
+
+const PRIMARY_TO_WORKER = new Set(['snapshot', 'shutdown', 'metrics']);
+const WORKER_TO_PRIMARY = new Set(['recycle-me', 'metrics-request']);
 
 export function isPrimaryToWorker(msg: unknown): msg is PrimaryToWorker {
-  return typeof msg === 'object' && msg !== null && ((msg as { type?: unknown }).type === 'snapshot' || (msg as { type?: unknown }).type === 'shutdown');
+  return typeof msg === 'object' && msg !== null && PRIMARY_TO_WORKER.has(String((msg as { type?: unknown }).type));
 }
 
 export function isWorkerToPrimary(msg: unknown): msg is WorkerToPrimary {
-  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'recycle-me';
+  return typeof msg === 'object' && msg !== null && WORKER_TO_PRIMARY.has(String((msg as { type?: unknown }).type));
 }

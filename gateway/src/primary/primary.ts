@@ -1,12 +1,14 @@
 // The primary process: prepares the private socket directory, starts one supervised sidecar per
 // enabled service, waits for them to settle, forks the workers, keeps them fed with health
 // snapshots, and shuts everything down in order on SIGTERM/SIGINT.
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { PrimaryMetrics } from '../metrics.js';
 import type { PrimaryToWorker } from '../snapshot.js';
 import { HealthPoller } from './health-poller.js';
 import { SidecarSupervisor } from './sidecar-supervisor.js';
@@ -54,7 +56,11 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   if (stopping) return;
   poller.start();
 
-  pool = new WorkerPool(config.workers, workerEnv, logger, current);
+  const metrics = new PrimaryMetrics(
+    () => poller.snapshot(),
+    () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead()).length,
+  );
+  pool = new WorkerPool(config.workers, workerEnv, logger, current, () => metrics.text());
   pool.start();
   const states = Object.fromEntries(supervisors.map((s) => [s.name, s.status().state]));
   logger.info(`listening on http://${config.host}:${config.port}`, { sidecars: states });

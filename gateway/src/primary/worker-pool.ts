@@ -17,6 +17,8 @@ export class WorkerPool {
     private readonly env: Record<string, string>,
     private readonly logger: Logger,
     private readonly currentMessage: () => PrimaryToWorker,
+    /** Aggregated Prometheus text for a worker answering GET /metrics. */
+    private readonly metricsText: () => Promise<string>,
   ) {}
 
   start(): void {
@@ -49,7 +51,14 @@ export class WorkerPool {
     // IPC to a worker that is exiting fails; its exit is handled by onExit, not by crashing here.
     worker.on('error', (err) => this.logger.debug('worker IPC error', { worker_pid: worker.process.pid, error: err.message }));
     worker.on('message', (msg: unknown) => {
-      if (isWorkerToPrimary(msg) && msg.type === 'recycle-me') this.recycle(worker);
+      if (!isWorkerToPrimary(msg)) return;
+      if (msg.type === 'recycle-me') this.recycle(worker);
+      else if (msg.type === 'metrics-request') {
+        this.metricsText().then(
+          (text) => send(worker, { type: 'metrics', id: msg.id, text }),
+          (err: unknown) => send(worker, { type: 'metrics', id: msg.id, text: null, error: err instanceof Error ? err.message : String(err) }),
+        );
+      }
     });
     worker.once('exit', () => {
       if (Date.now() - startedAt < QUICK_EXIT_MS && !this.retiring.has(worker)) this.quickExits += 1;

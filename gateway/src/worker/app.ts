@@ -1,16 +1,25 @@
-// The worker's express application: request id, security headers, access log, auth, routes, and
-// the single error-mapping middleware.
+// The worker's express application: request id, security headers, access log, metrics, open routes
+// (probes, API docs), auth, routes, and the single error-mapping middleware.
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { WorkerMetrics } from '../metrics.js';
 import { apiKeyAuth } from './auth.js';
 import { errorHandler, notFound } from './error-handler.js';
+import { type PrimaryMetricsClient, metricsRoute, observeRequests } from './metrics-route.js';
 import { ocrRoute } from './ocr-route.js';
+import { docsRouter } from './openapi.js';
 import { accessLog, requestContext, securityHeaders } from './request-context.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import { healthRoute, livezRoute, readyzRoute, servicesRoute } from './status-routes.js';
 
-export function createApp(config: Config, logger: Logger, store: SnapshotStore): Express {
+export function createApp(
+  config: Config,
+  logger: Logger,
+  store: SnapshotStore,
+  metrics: WorkerMetrics,
+  metricsClient: PrimaryMetricsClient,
+): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -18,14 +27,19 @@ export function createApp(config: Config, logger: Logger, store: SnapshotStore):
   app.use(requestContext(logger));
   app.use(securityHeaders);
   app.use(accessLog());
+  app.use(observeRequests(metrics));
 
   app.get('/livez', livezRoute);
   app.get('/readyz', readyzRoute(store));
+  // The API's description reveals no data: open, like the probes.
+  app.use(docsRouter(config));
+  if (config.metricsPublic) app.get('/metrics', metricsRoute(metricsClient));
 
   app.use(apiKeyAuth(config.apiKeys));
+  if (!config.metricsPublic) app.get('/metrics', metricsRoute(metricsClient));
   app.get('/health', healthRoute(config, store));
   app.get('/services', servicesRoute(store));
-  app.post('/ocr/:service', ...ocrRoute(config, store));
+  app.post('/ocr/:service', ...ocrRoute(config, store, metrics));
 
   app.use(notFound);
   app.use(errorHandler);

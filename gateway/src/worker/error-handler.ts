@@ -2,12 +2,18 @@
 // error's status; unexpected errors are logged with their stack and answered without it.
 import type { NextFunction, Request, Response } from 'express';
 import { ApiError, RouteNotFound } from '../errors.js';
+import type { ErrorBody } from './api-schemas.js';
 import { contextOf } from './request-context.js';
+
+/** The JSON answer of an error (its shape is documented in /openapi.json as `Error`). */
+export function errorBody(err: ApiError): ErrorBody {
+  // `detail` is what the existing client (FastAPI-era) reads for 401/404; `error` the original body.
+  return { error: err.message, type: err.type, details: err.details, detail: err.message };
+}
 
 export function sendError(res: Response, err: ApiError): void {
   if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(err.retryAfter));
-  // `detail` is what the existing client (FastAPI-era) reads for 401/404; `error` the original body.
-  res.status(err.status).json({ error: err.message, type: err.type, details: err.details, detail: err.message });
+  res.status(err.status).json(errorBody(err));
 }
 
 export function notFound(req: Request, _res: Response, next: NextFunction): void {

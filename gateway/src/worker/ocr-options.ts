@@ -2,6 +2,7 @@
 // range; every other option is forwarded to the sidecar, whose engine validates it (unknown option
 // or bad value → 400 naming it), so that each engine documents its own options in one place.
 import { BadOption } from '../errors.js';
+import type { ServiceName } from '../services.js';
 
 export interface OcrOptions {
   /** Include the per-page list in the answer (`pages=true`). */
@@ -55,3 +56,56 @@ function setRange(options: OcrOptions, value: string, key: string): void {
 function badValue(option: string, value: string, expected: string): BadOption {
   return new BadOption(`Option '${option}' must be ${expected}.`, { option, value: value.slice(0, 100) });
 }
+
+/** One documented query option of POST /ocr/{service} (the OpenAPI document is built from these). */
+export interface OcrOptionDoc {
+  name: string;
+  /** Services taking the option; 'all' for the gateway's own options. */
+  services: readonly ServiceName[] | 'all';
+  description: string;
+  schema: { type: 'string' | 'boolean'; enum?: string[]; pattern?: string; default?: string | boolean };
+  example: string;
+}
+
+/**
+ * `pages` and `page_range` are parsed above; the others are validated by the service's engine
+ * (sidecars/mdso_sidecar/engines/<service>.py, which test/e2e/openapi.test.ts checks names them).
+ */
+export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
+  {
+    name: 'pages',
+    services: 'all',
+    description:
+      "`true` adds the per-page list to the answer. A page range (e.g. `1-3,7`) selects pages instead, like `page_range`: with `true`/`false` it toggles the detail, with a range it selects.",
+    schema: { type: 'string', default: 'false' },
+    example: 'true',
+  },
+  {
+    name: 'page_range',
+    services: 'all',
+    description: 'OCR only these pages (1-based; `5-` = page 5 to the end). A range outside the document answers 400.',
+    schema: { type: 'string', pattern: RANGE.source },
+    example: '1-3,7',
+  },
+  {
+    name: 'lang',
+    services: ['tesseract'],
+    description: 'Languages for this request, joined by `+` (installed ones only; default TESSERACT_LANG).',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_]+(\\+[A-Za-z0-9_]+)*$' },
+    example: 'fra+eng',
+  },
+  {
+    name: 'format',
+    services: ['nanonets'],
+    description: "`text` strips the model's tags (`<page_number>`, `<watermark>`, tables...) to plain text; `markdown` keeps them.",
+    schema: { type: 'string', enum: ['markdown', 'text'], default: 'markdown' },
+    example: 'text',
+  },
+  {
+    name: 'force_ocr',
+    services: ['marker'],
+    description: "`false` uses a page's text layer when it has one (default MARKER_FORCE_OCR=true: OCR every page).",
+    schema: { type: 'boolean' },
+    example: 'false',
+  },
+];

@@ -3,9 +3,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import type { Config } from '../config.js';
+import type { WorkerMetrics } from '../metrics.js';
+import type { ServiceName } from '../services.js';
 import { ApiError, BadRequest, FileTooLarge, GatewayTimeout, ServiceNotFound, ServiceUnavailable, SidecarError } from '../errors.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
 import type { SidecarStatus } from '../snapshot.js';
+import type { OcrAnswer } from './api-schemas.js';
 import { sendError } from './error-handler.js';
 import { OcrExchange } from './ocr-exchange.js';
 import { parseOcrOptions } from './ocr-options.js';
@@ -38,7 +41,7 @@ interface SidecarOcrBody {
 
 const exchangeOf = (res: Response): OcrExchange => res.locals.exchange as OcrExchange;
 
-export function ocrRoute(config: Config, store: SnapshotStore): RequestHandler[] {
+export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMetrics): RequestHandler[] {
   const upload = multer({
     storage: new SidecarStorage((req) => exchangeOf(req.res as Response)),
     limits: {
@@ -100,6 +103,7 @@ export function ocrRoute(config: Config, store: SnapshotStore): RequestHandler[]
     }
     const ctx = contextOf(res);
     ctx.access.bytes_in = exchange.uploadedBytes;
+    metrics.uploadBytes.inc({ service: exchange.service }, exchange.uploadedBytes);
     let result: SidecarAnswer;
     try {
       result = await exchange.result();
@@ -111,10 +115,22 @@ export function ocrRoute(config: Config, store: SnapshotStore): RequestHandler[]
     if (result.status !== 200) throw sidecarError(result);
     const body = result.body as SidecarOcrBody;
     ctx.access.pages = body.pages.length;
+    countPages(metrics, exchange.service, body.pages);
     res.json(publicAnswer(body, exchange.options.includePages, Math.round(performance.now() - ctx.startedAt)));
   };
 
   return [admit, parse, answer];
+}
+
+const SOURCE_LABEL = /^[a-z][a-z:-]{0,31}$/;
+
+function countPages(metrics: WorkerMetrics, service: string, pages: readonly SidecarPage[]): void {
+  metrics.documents.inc({ service });
+  for (const p of pages) {
+    // The sidecar's sources are a small fixed set; anything else is folded so labels stay bounded.
+    metrics.pages.inc({ service, source: SOURCE_LABEL.test(p.source) ? p.source : 'other' });
+    if (p.error !== null) metrics.failedPages.inc({ service });
+  }
 }
 
 function assertCanServe(sidecar: SidecarStatus): void {
@@ -135,10 +151,10 @@ function assertCanServe(sidecar: SidecarStatus): void {
   }
 }
 
-function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {
+function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number): OcrAnswer {
+  const out: OcrAnswer = {
     text: body.pages.map((p) => p.text).join(PAGE_BREAK),
-    service: body.service,
+    service: body.service as ServiceName,
     page_count: body.pages.length,
     duration_ms: durationMs,
   };

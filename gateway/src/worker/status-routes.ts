@@ -3,6 +3,7 @@
 import type { Request, Response } from 'express';
 import type { Config } from '../config.js';
 import type { GpuStats, SidecarStatus } from '../snapshot.js';
+import type { Health, Livez, Readyz, Services } from './api-schemas.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
 const round = (n: number): number => Math.round(n * 1000) / 1000;
@@ -28,7 +29,7 @@ export function healthRoute(config: Config, store: SnapshotStore) {
   return (_req: Request, res: Response): void => {
     const sidecars = store.all();
     const ready = sidecars.filter((s) => s.state === 'ready');
-    res.json({
+    const body: Health = {
       status: ready.length === config.services.length ? 'healthy' : 'degraded',
       services: ready.map((s) => s.name),
       gpu: aggregateGpu(sidecars),
@@ -48,19 +49,22 @@ export function healthRoute(config: Config, store: SnapshotStore) {
           },
         ]),
       ),
-    });
+    };
+    res.json(body);
   };
 }
 
 export function servicesRoute(store: SnapshotStore) {
   return (_req: Request, res: Response): void => {
     const usable = store.all().filter((s) => s.state !== 'failed' && s.state !== 'unavailable' && s.state !== 'stopped');
-    res.json({ services: usable.map((s) => s.name) });
+    const body: Services = { services: usable.map((s) => s.name) };
+    res.json(body);
   };
 }
 
 export function livezRoute(_req: Request, res: Response): void {
-  res.json({ status: 'alive' });
+  const body: Livez = { status: 'alive' };
+  res.json(body);
 }
 
 /** Ready when no service is still loading and at least one can answer. */
@@ -68,6 +72,7 @@ export function readyzRoute(store: SnapshotStore) {
   return (_req: Request, res: Response): void => {
     const states = store.all().map((s) => s.state);
     const ready = states.includes('ready') && !states.includes('starting');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
+    const body: Readyz = { status: ready ? 'ready' : 'not ready' };
+    res.status(ready ? 200 : 503).json(body);
   };
 }

@@ -5,11 +5,15 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeSidecarAgents } from '../sidecar-client.js';
 import { isPrimaryToWorker, type WorkerToPrimary } from '../snapshot.js';
+import { WorkerMetrics } from '../metrics.js';
 import { createApp } from './app.js';
+import { PrimaryMetricsClient } from './metrics-route.js';
 import { SnapshotStore } from './snapshot-store.js';
 
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const store = new SnapshotStore();
+  const metrics = new WorkerMetrics();
+  const metricsClient = new PrimaryMetricsClient((msg: WorkerToPrimary) => process.send?.(msg) ?? false);
   let server: Server | null = null;
   let draining = false;
   const open = new Set<ServerResponse>();
@@ -34,6 +38,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   process.on('message', (msg: unknown) => {
     if (!isPrimaryToWorker(msg)) return;
     if (msg.type === 'snapshot') store.update(msg.snapshot);
+    else if (msg.type === 'metrics') metricsClient.onMessage(msg);
     else drain('asked by the primary');
   });
   // The primary orders shutdown; a signal sent to the whole group (Ctrl-C) must not cut requests.
@@ -42,7 +47,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   process.on('disconnect', () => drain('primary went away'));
 
   await store.ready();
-  const app = createApp(config, logger, store);
+  const app = createApp(config, logger, store, metrics, metricsClient);
 
   let answered = 0;
   let recycleAsked = false;

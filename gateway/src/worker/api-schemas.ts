@@ -1,0 +1,101 @@
+// The shapes of the public answers, as zod schemas. The routes build their answers as these types
+// (z.infer) and the OpenAPI document (openapi.ts) is generated from the same schemas, so the two
+// cannot drift; test/e2e/openapi.test.ts validates real answers against the document.
+import { z } from 'zod';
+import { KNOWN_SERVICES } from '../services.js';
+import type { SidecarState } from '../snapshot.js';
+
+const SIDECAR_STATES = ['starting', 'ready', 'unavailable', 'restarting', 'failed', 'stopped'] as const satisfies readonly SidecarState[];
+
+export const ServiceNameSchema = z.enum(KNOWN_SERVICES).meta({ description: 'An OCR service known to the gateway.' });
+
+export const OcrPageSchema = z
+  .object({
+    page: z.int().min(1).meta({ description: 'Page number in the document (1-based).' }),
+    text: z.string().meta({ description: "The page's text." }),
+    source: z.string().meta({
+      description: 'Which reader produced the page: `ocr`, `text-layer` (marker with force_ocr=false) or `fallback:tesseract` (olmocr gave no valid answer).',
+      examples: ['ocr', 'text-layer', 'fallback:tesseract'],
+    }),
+    duration_ms: z.number().min(0).meta({ description: 'Time spent on this page.' }),
+    error: z.string().nullable().meta({ description: 'Why the page could not be read (then listed in failed_pages), else null.' }),
+    blank: z.boolean().meta({ description: 'The page has no text on it.' }),
+    rotation: z.int().meta({ description: 'Clockwise correction applied to a page scanned sideways or upside down (degrees).' }),
+    meta: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: "Engine-specific facts (olmocr's front matter: primary_language, is_rotation_valid, rotation_correction, is_table, is_diagram, attempts)." }),
+  })
+  .meta({ id: 'OcrPage' });
+
+export const OcrAnswerSchema = z
+  .object({
+    text: z.string().meta({ description: "Every page's text, joined by '\\n\\n--- Page Break ---\\n\\n'." }),
+    service: ServiceNameSchema,
+    page_count: z.int().min(1).meta({ description: 'Pages returned (those of page_range when given).' }),
+    duration_ms: z.int().min(0).meta({ description: 'Time from request to answer in the gateway.' }),
+    failed_pages: z.array(z.int().min(1)).optional().meta({ description: 'Pages that could not be read; present only when some failed.' }),
+    pages: z.array(OcrPageSchema).optional().meta({ description: 'Per-page detail; only with ?pages=true.' }),
+  })
+  .meta({ id: 'OcrAnswer' });
+
+export const ErrorBodySchema = z
+  .object({
+    error: z.string().meta({ description: 'What happened and what to do.' }),
+    type: z.string().meta({ description: 'Stable error type name, e.g. FileTooLarge, UnsupportedFileType, QueueFull.' }),
+    details: z.record(z.string(), z.unknown()).meta({ description: 'Machine-readable facts about the error (option name, limits, state...).' }),
+    detail: z.string().meta({ description: 'Repeats `error` for clients of the original FastAPI server.' }),
+  })
+  .meta({ id: 'Error' });
+
+export const GpuStatsSchema = z
+  .object({
+    available: z.boolean(),
+    name: z.string().optional(),
+    uuid: z.string().optional(),
+    allocated_gb: z.number().optional(),
+    reserved_gb: z.number().optional(),
+    total_gb: z.number().optional(),
+    free_gb: z.number().optional(),
+  })
+  .meta({ id: 'GpuStats', description: "torch's view of GPU memory; only `available: false` without CUDA." });
+
+export const SidecarHealthSchema = z
+  .object({
+    state: z.enum(SIDECAR_STATES),
+    pid: z.int().nullable(),
+    restarts: z.int().min(0),
+    model: z.string().nullable(),
+    device: z.string().nullable(),
+    gpu: GpuStatsSchema,
+    queue: z.object({ active: z.int().min(0), waiting: z.int().min(0), limit: z.int().min(1) }).nullable(),
+    in_flight: z
+      .array(z.object({ request_id: z.string(), pages_done: z.int().min(0), pages_total: z.int().min(0) }))
+      .meta({ description: 'Requests being read now, with their progress (pages done of pages total).' }),
+    message: z.string().nullable().meta({ description: 'Why the sidecar is not ready (what was searched, last crash...).' }),
+  })
+  .meta({ id: 'SidecarHealth' });
+
+export const HealthSchema = z
+  .object({
+    status: z.enum(['healthy', 'degraded']).meta({ description: '`healthy` only when every enabled service is ready.' }),
+    services: z.array(ServiceNameSchema).meta({ description: 'Services that are ready.' }),
+    gpu: GpuStatsSchema,
+    sidecars: z.record(z.string(), SidecarHealthSchema),
+  })
+  .meta({ id: 'Health' });
+
+export const ServicesSchema = z
+  .object({ services: z.array(ServiceNameSchema).meta({ description: 'Enabled services that can answer, in ENABLED_SERVICES order.' }) })
+  .meta({ id: 'Services' });
+
+export const LivezSchema = z.object({ status: z.literal('alive') }).meta({ id: 'Livez' });
+export const ReadyzSchema = z.object({ status: z.enum(['ready', 'not ready']) }).meta({ id: 'Readyz' });
+
+export type OcrAnswer = z.infer<typeof OcrAnswerSchema>;
+export type OcrPage = z.infer<typeof OcrPageSchema>;
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+export type Health = z.infer<typeof HealthSchema>;
+export type Services = z.infer<typeof ServicesSchema>;
+export type Livez = z.infer<typeof LivezSchema>;
+export type Readyz = z.infer<typeof ReadyzSchema>;

@@ -1,0 +1,132 @@
+// /metrics end to end: Prometheus text summed over the workers (prom-client's cluster aggregation
+// through the primary), sidecar gauges, the API key unless METRICS_PUBLIC=true; and the per-request
+// progress (pages_done/pages_total) that /health shows while a long document is read.
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { API_KEY, type Gateway, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
+
+/** One OCR request on a fresh connection (no keep-alive), so the cluster spreads them over workers. */
+async function ocrOnNewConnection(gw: Gateway): Promise<number> {
+  const form = ocrForm(fixture('client', 'Devis_test.png'), 'Devis_test.png', 'image/png');
+  const encoded = new Response(form);
+  const body = Buffer.from(await encoded.arrayBuffer());
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${gw.url}/ocr/tesseract`,
+      { method: 'POST', agent: false, headers: { 'x-api-key': API_KEY, 'content-type': encoded.headers.get('content-type') ?? '', 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const wanted = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+    if (wanted) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('metrics (2 workers)', () => {
+  let gw: Gateway;
+  before(async () => {
+    gw = await startGateway({ WORKERS: '2', NODE_ENV: 'production', LOG_LEVEL: 'info' });
+  });
+  after(async () => {
+    assert.equal(await gw.stop(), 0);
+  });
+
+  it('sums the OCR requests of both workers, counts pages, publishes the sidecar gauges', async () => {
+    // New connections go to the workers in turn: send until both served one (the log says which).
+    const servedBy = (): Set<unknown> =>
+      new Set(
+        gw
+          .logs()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((r) => r.message === 'request' && r.path === '/ocr/tesseract')
+          .map((r) => r.component),
+      );
+    let sent = 0;
+    while (sent < 2 || (servedBy().size < 2 && sent < 8)) {
+      assert.equal(await ocrOnNewConnection(gw), 200);
+      sent += 1;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(servedBy().size, 2, 'both workers served OCR requests');
+
+    const res = await fetch(`${gw.url}/metrics`, { headers: { 'x-api-key': API_KEY } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await res.text();
+    const ocr = { route: '/ocr/{service}', service: 'tesseract', status: '200' };
+    assert.equal(sample(text, 'mdso_http_requests_total', ocr), sent, text);
+    assert.equal(sample(text, 'mdso_http_request_duration_seconds_count', { route: '/ocr/{service}', service: 'tesseract' }), sent);
+    assert.equal(sample(text, 'mdso_pages_total', { service: 'tesseract', source: 'ocr' }), sent);
+    assert.equal(sample(text, 'mdso_documents_total', { service: 'tesseract' }), sent);
+    assert.ok((sample(text, 'mdso_upload_bytes_total', { service: 'tesseract' }) ?? 0) >= sent * fixture('client', 'Devis_test.png').length);
+    assert.equal(sample(text, 'mdso_sidecar_state', { service: 'tesseract', state: 'ready' }), 1);
+    assert.equal(sample(text, 'mdso_sidecar_state', { service: 'tesseract', state: 'failed' }), 0);
+    assert.equal(sample(text, 'mdso_sidecar_up', { service: 'tesseract' }), 1);
+    assert.equal(sample(text, 'mdso_sidecar_restarts', { service: 'tesseract' }), 0);
+    assert.equal(sample(text, 'mdso_sidecar_queue_limit', { service: 'tesseract' }), 16);
+    assert.notEqual(sample(text, 'mdso_sidecar_queue_waiting', { service: 'tesseract' }), undefined);
+    assert.equal(sample(text, 'mdso_gateway_workers'), 2);
+    // Never a request id, a file name or a key in a label.
+    assert.doesNotMatch(text, /request_id|Devis_test|test-key/);
+  });
+
+  it('answers 401 without the key', async () => {
+    const res = await fetch(`${gw.url}/metrics`);
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+  });
+
+  it('shows the progress of a long document in /health in_flight', async () => {
+    const pending = postOcr(gw, 'tesseract', ocrForm(longScannedPdf(12), 'long.pdf', 'application/pdf'), {
+      headers: { 'x-request-id': 'progress-check-1' },
+    });
+    let seen: { request_id: string; pages_done: number; pages_total: number } | undefined;
+    await waitFor(
+      gw,
+      async () => {
+        const h = await getJson(gw, '/health');
+        const inFlight = (h.json.sidecars as Record<string, { in_flight: { request_id: string; pages_done: number; pages_total: number }[] }>).tesseract
+          ?.in_flight;
+        seen = inFlight?.find((f) => f.request_id === 'progress-check-1' && f.pages_total > 0);
+        return seen !== undefined;
+      },
+      20_000,
+    );
+    assert.equal(seen?.pages_total, 12);
+    assert.ok(seen.pages_done >= 0 && seen.pages_done <= 12);
+    const r = await pending;
+    assert.equal(r.status, 200, JSON.stringify(r.json).slice(0, 300));
+    assert.equal(r.json.page_count, 12);
+  });
+});
+
+describe('metrics with METRICS_PUBLIC=true', () => {
+  let gw: Gateway;
+  before(async () => {
+    gw = await startGateway({ METRICS_PUBLIC: 'true' });
+  });
+  after(async () => {
+    assert.equal(await gw.stop(), 0);
+  });
+
+  it('answers without a key; other endpoints still need it', async () => {
+    const res = await fetch(`${gw.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /mdso_sidecar_up\{service="tesseract"\} 1/);
+    assert.equal((await getJson(gw, '/health', null)).status, 401);
+  });
+});
