@@ -89,6 +89,10 @@ class Runner:
             timeout_graceful_shutdown=None,
             server_header=False,
             date_header=False,
+            # Longer than the gateway's undici keepAliveTimeout (10 s): the gateway always closes an
+            # idle connection first, so it never sends a request on a socket uvicorn is closing
+            # (uvicorn's default, 5 s, raced with it and could reset an upload).
+            timeout_keep_alive=30,
         )
         self.server = uvicorn.Server(config)
 

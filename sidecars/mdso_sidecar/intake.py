@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import secrets
 import shutil
+import struct
 import tempfile
 import threading
 import warnings
@@ -44,6 +46,23 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 SUPPORTED_TYPES = "PDF, PNG, JPEG, TIFF, BMP, GIF, WebP"
+
+# What Pillow raises on damaged files, besides OSError: found by sidecars/tests/test_fuzz.py (a TIFF
+# whose IFD lost its size tags raises TypeError "Missing dimensions" when its frames are counted, a
+# cut GIF raises OSError while seeking to a frame, bad tables raise struct.error, IndexError,
+# KeyError...). All of them mean "the file is damaged" (422), never an internal error (500).
+_IMAGE_DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    TypeError,
+    EOFError,
+    IndexError,
+    KeyError,
+    ZeroDivisionError,
+    struct.error,
+)
 SNIFF_BYTES = 1024
 
 
@@ -143,9 +162,32 @@ def sniff(head: bytes) -> DocumentKind:
 class SpoolDir:
     """The sidecar's private directory (0700) for uploads; each file is named by a random id."""
 
+    # The pid in the name lets a later sidecar tell the dir of a dead one (see _remove_orphans).
+    PREFIX = "mdso-ocr-spool-"
+    _ORPHAN = re.compile(r"^mdso-ocr-spool-(\d+)-")
+
     def __init__(self, base: Path | None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="mdso-ocr-", dir=base))
+        self.path = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=base))
         os.chmod(self.path, 0o700)
+        self._remove_orphans()
+
+    def _remove_orphans(self) -> None:
+        """A sidecar killed by SIGKILL (crash, OOM killer, hung and killed by the supervisor) cannot
+        remove its dir: the upload it was reading stayed on disk for good (found by scripts/torture).
+        Its restarted successor removes the dirs, ours (same uid), of sidecars no longer running."""
+        for entry in os.scandir(self.path.parent):
+            match = self._ORPHAN.match(entry.name)
+            if match is None or entry.path == str(self.path):
+                continue
+            try:
+                ours = entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                if not ours or not entry.is_dir(follow_symlinks=False):
+                    continue
+                os.kill(int(match.group(1)), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            except OSError:
+                continue  # alive under another user (PermissionError), or already gone
 
     def new_file_path(self) -> Path:
         # The client's filename never reaches the filesystem: no traversal, no odd characters.
@@ -283,7 +325,14 @@ class PdfDocument(Document):
 
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
         with PDFIUM_LOCK:
-            pdf_page = self._pdf[page - 1]
+            try:
+                pdf_page = self._pdf[page - 1]
+            except pdfium.PdfiumError as exc:
+                # A page object the rebuilt xref could not find or parse: that page is damaged (422
+                # when no page reads, the other pages still returned); was an internal page error.
+                raise CorruptDocument(
+                    f"page {page} of the PDF could not be read (damaged: {exc}); re-export it and resend"
+                ) from None
             try:
                 width, height = pdf_page.get_size()
                 longest_pt = max(width, height)
@@ -320,7 +369,14 @@ class ImageDocument(Document):
         self.kind = kind
         self.path = path
         with _open_image(path) as image:
-            self.page_count = int(getattr(image, "n_frames", 1))
+            try:
+                # Counting frames walks every IFD/frame header: damaged ones fail here, not at open.
+                self.page_count = int(getattr(image, "n_frames", 1))
+            except _IMAGE_DECODE_ERRORS as exc:
+                raise CorruptDocument(
+                    f"the image's pages could not be counted (truncated or damaged: {exc}); "
+                    "re-export it and resend"
+                ) from None
 
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
         # A fresh handle per call: Pillow image objects are not safe to seek from two threads.
@@ -329,6 +385,12 @@ class ImageDocument(Document):
                 image.seek(page - 1)
             except EOFError:
                 raise CorruptDocument(f"frame {page} is missing (truncated file)") from None
+            except _IMAGE_DECODE_ERRORS as exc:
+                # GIF seeks decode the previous frames: a damaged one fails here (was an internal error).
+                raise CorruptDocument(
+                    f"frame {page} could not be decoded (truncated or damaged: {exc}); "
+                    "re-export it and resend"
+                ) from None
             _check_pixels(image.size)
             target = _target_size(image.size, policy)
             if image.format == "JPEG" and target[0] < image.size[0]:
@@ -337,7 +399,7 @@ class ImageDocument(Document):
             try:
                 image.load()
                 upright = ImageOps.exif_transpose(image) or image  # phone photos store rotation in EXIF
-            except (OSError, SyntaxError, ValueError) as exc:
+            except _IMAGE_DECODE_ERRORS as exc:
                 raise CorruptDocument(
                     f"the image could not be decoded (truncated or damaged: {exc}); re-export it and resend"
                 ) from None
@@ -356,7 +418,7 @@ def _open_image(path: Path) -> Image.Image:
         image = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large() from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _IMAGE_DECODE_ERRORS as exc:
         raise CorruptDocument(
             f"the image could not be read (truncated or damaged: {exc}); re-export it and resend"
         ) from None

@@ -9,6 +9,15 @@ from .errors import BadOption
 
 _PART = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d*)\s*)?$")
 _MAX_PARTS = 1000
+# Python refuses int() of more than 4300 digits (ValueError: was a 500). No document has a billion
+# pages: a longer number is read as this, which is past the end of any document (400 naming it).
+_MAX_DIGITS = 9
+_BEYOND_ANY_DOCUMENT = 10**_MAX_DIGITS
+
+
+def _page_number(digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _MAX_DIGITS else _BEYOND_ANY_DOCUMENT
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,11 @@ def parse_page_range(text: str) -> PageRange:
                 f"page_range part {part.strip()!r} is not a page or a range like 1-3 or 5-",
                 {"option": "page_range", "value": text},
             )
-        start = int(match.group(1))
+        start = _page_number(match.group(1))
         if match.group(2) is None:
             end: int | None = start
         elif match.group(3):
-            end = int(match.group(3))
+            end = _page_number(match.group(3))
         else:
             end = None
         if start < 1 or (end is not None and end < start):

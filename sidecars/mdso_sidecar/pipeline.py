@@ -7,9 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from PIL import Image
 
 from .engines.base import DocumentJob, Engine, EngineOptions, PageResult, PageText
 from .errors import (
@@ -18,6 +20,7 @@ from .errors import (
     ImageTooLarge,
     NoPageRead,
     RequestCancelled,
+    ServiceUnavailable,
     SidecarError,
 )
 from .intake import Document, DocumentKind, open_document, select_pages
@@ -78,17 +81,239 @@ class OcrResult:
     document_pages: int
 
 
+@dataclass(eq=False)
+class _Job:
+    """One request's pages inside the scheduler."""
+
+    document: Document
+    options: EngineOptions
+    control: JobControl
+    pending: deque[int]
+    results: dict[int, _Outcome] = field(default_factory=dict)
+    outstanding: int = 0
+    """Pages taken for rendering and not yet answered (rendering, rendered and waiting, or being read).
+    The document is closed only once this is 0."""
+    fatal: SidecarError | None = None
+
+    def runnable(self) -> bool:
+        return bool(self.pending) and self.fatal is None and not self.control.should_stop()
+
+    def finished(self) -> bool:
+        return self.outstanding == 0 and not self.runnable()
+
+
+@dataclass(eq=False)
+class _Rendered:
+    job: _Job
+    page: int
+    image: Image.Image
+    render_s: float
+
+
+class PageScheduler:
+    """Page-level scheduling shared by every request of the sidecar.
+
+    - Fair: the next page to render is taken round-robin across the requests in progress (not FIFO),
+      so a one-page request started while a 200-page one runs waits for about one page per thread,
+      not for the big one to finish.
+    - Pipelined: one render thread rasterises the next pages (PDFium is serialised by PDFIUM_LOCK
+      anyway) while `workers` reader threads recognise, so rendering page n+1 overlaps reading page n
+      even with OCR_THREADS=1. At most `workers` rendered pages wait, so memory stays bounded by
+      2 x workers + 1 page images whatever the number of requests.
+    - Threads start on first use and stop at shutdown(); each reader thread keeps its engine state
+      (tesseract: its own loaded API per language, created once per thread).
+    """
+
+    def __init__(self, engine: Engine, workers: int) -> None:
+        self.engine = engine
+        self.workers = workers
+        self._cond = threading.Condition()
+        self._ring: deque[_Job] = deque()
+        self._ready: deque[_Rendered] = deque()
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+
+    # -- request side ---------------------------------------------------------------------------
+
+    def run(self, job: _Job) -> None:
+        """Blocks until every page of `job` is read, or it stopped and no page of it is in flight."""
+        with self._cond:
+            if self._closing:
+                raise _shutting_down()
+            self._start_threads()
+            self._ring.append(job)
+            self._cond.notify_all()
+            try:
+                while not job.finished():
+                    if self._stopped():
+                        raise _shutting_down()
+                    # Timeout: cancellation and deadlines change should_stop() without notifying.
+                    self._cond.wait(timeout=0.1)
+                    if job.control.should_stop() or job.fatal is not None:
+                        job.pending.clear()
+            finally:
+                self._ring.remove(job)
+
+    def _stopped(self) -> bool:
+        """Shut down: nothing will read the remaining pages."""
+        return self._closing and not self._threads
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join()
+        with self._cond:
+            while self._ready:
+                self._drop(self._ready.popleft())
+            self._cond.notify_all()
+
+    # -- threads ---------------------------------------------------------------------------------
+
+    def _start_threads(self) -> None:
+        if self._threads:
+            return
+        self._threads = [threading.Thread(target=self._render_loop, name="ocr-render", daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._read_loop, name=f"ocr-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _next_page(self) -> tuple[_Job, int] | None:
+        """Round-robin: the first runnable request after the one served last. Called with the lock."""
+        for _ in range(len(self._ring)):
+            job = self._ring[0]
+            self._ring.rotate(-1)
+            if job.runnable():
+                job.outstanding += 1
+                return job, job.pending.popleft()
+        return None
+
+    def _render_loop(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._closing:
+                        return
+                    taken = self._next_page() if len(self._ready) < self.workers else None
+                    if taken is not None:
+                        break
+                    self._cond.wait()
+            job, page = taken
+            started = time.monotonic()
+            image: Image.Image | None = None
+            outcome: _Outcome | None = None
+            try:
+                image = job.document.render(page, self.engine.render_policy)
+            except SidecarError as exc:
+                outcome = _failed(page, started, exc.message), exc
+            except Exception:
+                log.exception(
+                    "page render failed", extra={"request_id": job.control.request_id, "page": page}
+                )
+                outcome = _failed(page, started, _INTERNAL_PAGE_ERROR), None
+            with self._cond:
+                if image is not None:
+                    self._ready.append(_Rendered(job, page, image, time.monotonic() - started))
+                else:
+                    assert outcome is not None
+                    self._finish(job, page, outcome)
+                self._cond.notify_all()
+
+    def _read_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ready and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                item = self._ready.popleft()
+                self._cond.notify_all()  # room for the renderer
+            job = item.job
+            if job.control.should_stop() or job.fatal is not None:
+                with self._cond:
+                    self._drop(item)
+                    self._cond.notify_all()
+                continue
+            outcome = self._read(item)
+            with self._cond:
+                self._finish(job, item.page, outcome)
+                self._cond.notify_all()
+
+    def _read(self, item: _Rendered) -> _Outcome:
+        job, page = item.job, item.page
+        # A page's ms is its own work (render + recognition), not the time it waited in the queue.
+        started = time.monotonic() - item.render_s
+        try:
+            try:
+                read = self.engine.recognize_page(item.image, job.options)
+            finally:
+                item.image.close()
+        except SidecarError as exc:
+            return _failed(page, started, exc.message), exc
+        except Exception:
+            log.exception("page failed", extra={"request_id": job.control.request_id, "page": page})
+            return _failed(page, started, _INTERNAL_PAGE_ERROR), None
+        return _page_result(page, started, read), None
+
+    def _finish(self, job: _Job, page: int, outcome: _Outcome) -> None:
+        """Record a page's answer. Called with the lock."""
+        job.results[page] = outcome
+        job.outstanding -= 1
+        cause = outcome[1]
+        if job.fatal is None and cause is not None and cause.fails_request:
+            job.fatal = cause
+        job.control.page_done(page)
+        result = outcome[0]
+        log.debug(
+            "page done",
+            extra={
+                "request_id": job.control.request_id,
+                "page": page,
+                "ms": result.ms,
+                "failed": result.error is not None,
+                "pages_done": job.control.pages_done,
+                "pages_total": job.control.pages_total,
+            },
+        )
+
+    def _drop(self, item: _Rendered) -> None:
+        """A rendered page nobody will read (request stopped, shutdown). Called with the lock."""
+        item.image.close()
+        item.job.outstanding -= 1
+
+
+def _shutting_down() -> ServiceUnavailable:
+    return ServiceUnavailable("the OCR service is shutting down; retry shortly")
+
+
 class Pipeline:
-    """Owns the worker pool shared by all requests of this sidecar."""
+    """Owns the page scheduler (page engines) or the worker pool (whole-document engines) shared by
+    all requests of this sidecar."""
 
     def __init__(self, engine: Engine, max_pages: int) -> None:
         self.engine = engine
         self.max_pages = max_pages
         self.workers = max(1, engine.max_parallel_pages())
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ocr")
+        self._scheduler = PageScheduler(engine, self.workers)
+        self._pool: ThreadPoolExecutor | None = None
+        if engine.whole_document:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ocr")
+
+    def request_slots(self, accepted: int) -> int:
+        """How many accepted requests may be in progress at once. Page engines take every accepted
+        request: the scheduler shares pages round-robin, and memory is bounded per page, not per
+        request. Whole-document engines run one request per worker."""
+        return self.workers if self.engine.whole_document else max(accepted, self.workers)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._scheduler.shutdown()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def process(
         self,
@@ -122,62 +347,13 @@ class Pipeline:
     def _run_pages(
         self, document: Document, pages: list[int], options: EngineOptions, control: JobControl
     ) -> list[_Outcome]:
-        # At most `workers` pages of one request are queued in the shared pool at a time, so pages of
-        # concurrent requests interleave and at most `workers` rendered pages are in memory per request.
-        pending = deque(pages)
-        running: dict[Future[_Outcome], int] = {}
-        results: dict[int, _Outcome] = {}
-        fatal: SidecarError | None = None
-        while pending or running:
-            while pending and len(running) < self.workers and not control.should_stop() and not fatal:
-                page = pending.popleft()
-                running[self._pool.submit(self._read_page, document, page, options, control)] = page
-            if not running:
-                break  # stopped: the remaining pages are skipped
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = results[running.pop(future)] = future.result()
-                if fatal is None and outcome[1] is not None and outcome[1].fails_request:
-                    fatal = outcome[1]
-        if fatal is not None:
+        job = _Job(document=document, options=options, control=control, pending=deque(pages))
+        self._scheduler.run(job)
+        if job.fatal is not None:
             # Raised only once every started page has returned: the document is never closed under
             # a running render.
-            raise fatal
-        return [results[page] for page in pages if page in results]
-
-    def _read_page(
-        self, document: Document, page: int, options: EngineOptions, control: JobControl
-    ) -> _Outcome:
-        started = time.monotonic()
-        if control.should_stop():
-            return _failed(page, started, "skipped: request stopped"), None
-        cause: SidecarError | None = None
-        try:
-            image = document.render(page, self.engine.render_policy)
-            try:
-                read = self.engine.recognize_page(image, options)
-            finally:
-                image.close()
-        except SidecarError as exc:
-            result, cause = _failed(page, started, exc.message), exc
-        except Exception:
-            log.exception("page failed", extra={"request_id": control.request_id, "page": page})
-            result = _failed(page, started, _INTERNAL_PAGE_ERROR)
-        else:
-            result = _page_result(page, started, read)
-        control.page_done(page)
-        log.debug(
-            "page done",
-            extra={
-                "request_id": control.request_id,
-                "page": page,
-                "ms": result.ms,
-                "failed": result.error is not None,
-                "pages_done": control.pages_done,
-                "pages_total": control.pages_total,
-            },
-        )
-        return result, cause
+            raise job.fatal
+        return [job.results[page] for page in pages if page in job.results]
 
     def _run_whole_document(
         self, document: Document, pages: list[int], options: EngineOptions, control: JobControl
@@ -190,6 +366,7 @@ class Pipeline:
             should_stop=control.should_stop,
             page_done=control.page_done,
         )
+        assert self._pool is not None
         outcome = self._pool.submit(self.engine.recognize_document, job).result()
         for read in outcome:
             if isinstance(read, SidecarError) and read.fails_request:

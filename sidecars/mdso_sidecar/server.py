@@ -55,8 +55,9 @@ def error_response(exc: SidecarError) -> JSONResponse:
 
 class Admission:
     """Bounded intake. At most `limit` requests are accepted at once (uploading, waiting or running);
-    beyond that the answer is an immediate 503. Of those, at most `slots` run at once (one per worker
-    thread) so early requests finish first instead of all slowing down together.
+    beyond that the answer is an immediate 503. Of those, at most `slots` run at once: every accepted
+    one for page engines (the page scheduler shares the threads round-robin, so a small request is
+    not stuck behind big ones), one per worker thread for whole-document engines.
     """
 
     def __init__(self, limit: int, slots: int) -> None:
@@ -144,7 +145,7 @@ class Sidecar:
         self.engine = engine
         self.spool = spool
         self.pipeline = Pipeline(engine, settings.max_pages)
-        self.admission = Admission(settings.max_queue, self.pipeline.workers)
+        self.admission = Admission(settings.max_queue, self.pipeline.request_slots(settings.max_queue))
         self.state = STARTING
         self.message: str | None = None
         self.in_flight: dict[int, JobControl] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -266,9 +268,35 @@ def test_page_range_parsing() -> None:
         parse_page_range("1-3").resolve(2)
     with pytest.raises(BadOption, match="has 2 pages"):
         parse_page_range("3-").resolve(2)
+    # Numbers too long for int() (over 4300 digits) are past the end, not an internal error.
+    for huge in ["9" * 5000, "1-" + "9" * 5000, "99999999999"]:
+        with pytest.raises(BadOption, match="has 2 pages"):
+            parse_page_range(huge).resolve(2)
+    assert parse_page_range("0" * 5000 + "2").resolve(2) == [2]
 
 
 def test_too_many_pages() -> None:
     assert select_pages(300, parse_page_range("1-5"), max_pages=200) == [1, 2, 3, 4, 5]
     with pytest.raises(TooManyPages):
         select_pages(201, None, max_pages=200)
+
+
+def test_spool_dir_removes_dirs_of_dead_sidecars(tmp_path: Path) -> None:
+    # A sidecar killed with SIGKILL leaves its spool dir (and the upload it was reading) behind:
+    # the next sidecar on the same base removes it, and leaves the dirs of running ones alone.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    orphan = tmp_path / f"mdso-ocr-spool-{int(dead.stdout)}-abc"
+    orphan.mkdir()
+    (orphan / "x.upload").write_bytes(b"%PDF-")
+    living = tmp_path / f"mdso-ocr-spool-{os.getppid()}-def"
+    living.mkdir()
+    unrelated = tmp_path / "mdso-ocr-123456"  # the gateway's run dir has a similar name
+    unrelated.mkdir()
+    spool = SpoolDir(tmp_path)
+    try:
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == sorted([living.name, unrelated.name, spool.path.name])
+    finally:
+        spool.remove()

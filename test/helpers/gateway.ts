@@ -81,7 +81,8 @@ export async function startGateway(env: Record<string, string | undefined> = {},
     exited,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);
+      // Unref'd: a pending 30 s timer would keep the test process alive 30 s after every stop.
+      const code = await Promise.race([exited, sleep(30_000, 'timeout' as const, { ref: false })]);
       if (code === 'timeout') {
         proc.kill('SIGKILL');
         rmSync(base, { recursive: true, force: true });

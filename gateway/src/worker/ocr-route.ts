@@ -92,6 +92,8 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
       const exchange = exchangeOf(res);
       // The form was rejected: make sure the sidecar stops working on it.
       exchange.abort('client-gone');
+      // A client that went away mid-upload gets no answer (the access log says 499).
+      if (req.destroyed || res.destroyed) return;
       next(multipartError(err, config.maxUploadBytes));
     });
   };

@@ -49,14 +49,18 @@ def _ink_share(image: Image.Image) -> float:
 
 class TesseractEngine(Engine):
     name = "tesseract"
-    # 300 dpi is Tesseract's sweet spot for A4 scans. Small images (screenshots, crops) are upscaled
-    # towards 150 dpi-for-A4 (1754 px long side): the 636 px fixture reads right either way, but only
-    # the upscaled render keeps typographic apostrophes. Photos are brought down to 4000 px. Grey is
-    # enough: Tesseract binarises, and it is a third of RGB's memory.
+    # 300 dpi is Tesseract's sweet spot for A4 scans: on the bench's 6-page scanned quote (7 pt legal
+    # footer included) 200 dpi read 1.26x faster but with a slightly higher CER (2.79% vs 2.71%,
+    # digits 0.86% vs 0.81%), 250 dpi was no better than either (docs/BENCHMARKS.md). Small images
+    # (screenshots, crops) are upscaled towards 150 dpi-for-A4 (1754 px long side): the 636 px fixture
+    # reads right either way, but only the upscaled render keeps typographic apostrophes. Phone photos
+    # are brought down to 3000 px (~250 dpi for a page filling the frame): on the bench's 12 MP photo
+    # that read 1.3x faster than 4000 px and with a lower CER (2.25% vs 3.00%); 2000 px lost accuracy
+    # (4.12%). Grey is enough: Tesseract binarises, and it is a third of RGB's memory.
     render_policy = RenderPolicy(
         pdf_dpi=300,
         max_side=10_000,
-        image_max_side=4000,
+        image_max_side=3000,
         image_min_side=1754,
         image_max_upscale=3.0,
         grayscale=True,

@@ -1,0 +1,459 @@
+"""npm run bench: throughput, CER, gateway overhead, /health rate and memory, measured side by side.
+
+Run by scripts/bench with the bench venv (.venv-bench: ocrmypdf, rapidfuzz). Every comparison is
+interleaved (A, B, C, then B, C, A...) in the same run, so load from other processes on the machine
+affects each side alike. Environment: BENCH_REPS (throughput repetitions, default 3), BENCH_PAGES
+(pages of the scanned quote, default 6), BENCH_LAT_N (requests per side for latency, default 60),
+BENCH_SKIP (comma list of sections to skip: dpi,throughput,latency,health,memory,stream).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz.distance import Levenshtein
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import bench_inputs  # noqa: E402
+
+KEY = "bench-" + secrets.token_hex(8)
+LANG = "fra+eng"
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+PAGES = int(os.environ.get("BENCH_PAGES", "6"))
+LAT_N = int(os.environ.get("BENCH_LAT_N", "60"))
+SKIP = set(filter(None, os.environ.get("BENCH_SKIP", "").split(",")))
+OUT = ROOT / "run" / "bench"
+TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
+
+report: list[str] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+    report.append(line)
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    ref, hyp = norm(reference), norm(hypothesis)
+    return Levenshtein.distance(ref, hyp) / max(1, len(ref))
+
+
+def digit_cer(reference: str, hypothesis: str) -> float:
+    """CER over the digits only (SIRET, amounts, dates, postal codes: what the quote checker needs)."""
+    ref, hyp = re.sub(r"\D", "", reference), re.sub(r"\D", "", hypothesis)
+    return Levenshtein.distance(ref, hyp) / max(1, len(ref))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# -- gateway ---------------------------------------------------------------------------------------
+
+
+class Gateway:
+    def __init__(self, workers: int, extra: dict[str, str] | None = None) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.base = Path(tempfile.mkdtemp(prefix="mdso-bench-"))
+        self.run_dir = self.base / "run"
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "NODE_ENV": "production",
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "API_KEY": KEY,
+            "RUN_DIR": str(self.run_dir),
+            "WORKERS": str(workers),
+            "LOG_LEVEL": "warn",
+            "MAX_UPLOAD_MB": "150",
+            "DOTENV_CONFIG_PATH": "/nonexistent",
+            **(extra or {}),
+        }
+        self.log = open(self.base / "gateway.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["node", str(ROOT / "dist" / "gateway" / "src" / "main.js")],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as res:
+                    if res.status == 200:
+                        return
+            except Exception:  # noqa: BLE001
+                time.sleep(0.2)
+        raise SystemExit(f"gateway not ready; log:\n{(self.base / 'gateway.log').read_text()[-3000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.run_dir / "tesseract.sock"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def tree(self) -> list[int]:
+        """The primary and every descendant (workers, sidecars)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry.name))
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo += children.get(pid, [])
+        return out
+
+
+def mem_kb(pid: int, field: str) -> int:
+    source = "smaps_rollup" if field == "Pss" else "status"
+    try:
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+    except OSError:
+        return "?"
+
+
+def multipart(path: Path, mime: str) -> tuple[bytes, str]:
+    boundary = "bench" + secrets.token_hex(8)
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+        f"Content-Type: {mime}\r\n\r\n"
+    ).encode()
+    return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("sidecar", timeout=600)
+        self.path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def ocr_gateway(conn: http.client.HTTPConnection, body: bytes, boundary: str, query: str = "") -> dict[str, Any]:
+    conn.request(
+        "POST", f"/ocr/tesseract{query}", body=body,
+        headers={"x-api-key": KEY, "content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    res = conn.getresponse()
+    data = json.loads(res.read())
+    if res.status != 200:
+        raise RuntimeError(f"gateway answered {res.status}: {data}")
+    return data
+
+
+def ocr_direct(conn: http.client.HTTPConnection, raw: bytes) -> dict[str, Any]:
+    conn.request("POST", "/ocr", body=raw, headers={"content-type": "application/octet-stream"})
+    res = conn.getresponse()
+    data = json.loads(res.read())
+    if res.status != 200:
+        raise RuntimeError(f"sidecar answered {res.status}: {data}")
+    return data
+
+
+# -- sections ----------------------------------------------------------------------------------------
+
+
+def dpi_study(inputs: bench_inputs.Inputs) -> None:
+    say("## DPI / scale policy (in-process, 1 thread, engine's own render + OSD + recognition)")
+    variants = ["200", "250", "300"]
+    # interleaved: 200 250 300 300 250 200
+    order = variants + variants[::-1]
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "bench_dpi.py"), "pdf", str(inputs.scan_pdf), *order],
+        capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "error"},
+    )
+    rows: dict[int, list[tuple[float, float, float]]] = {}
+    reference = "\n".join(inputs.scan_text)
+    for line in proc.stdout.splitlines():
+        if line.startswith('{"variant"'):
+            d = json.loads(line)
+            text = "\n".join(d["texts"])
+            rows.setdefault(d["variant"], []).append((d["seconds"], cer(reference, text), digit_cer(reference, text)))
+    say(f"scanned quote, {PAGES} pages (300 dpi JPEG scan), 2 runs per DPI interleaved")
+    say("| render dpi | s/page (median) | pages/s/thread | CER | digit CER |")
+    say("|---|---|---|---|---|")
+    for dpi in sorted(rows):
+        secs = statistics.median(r[0] for r in rows[dpi]) / PAGES
+        say(f"| {dpi} | {secs:.2f} | {1 / secs:.2f} | {rows[dpi][0][1]:.2%} | {rows[dpi][0][2]:.2%} |")
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "bench_dpi.py"), "image", str(inputs.photo),
+         "2000", "2500", "3000", "4000", "4000", "3000", "2500", "2000"],
+        capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "error"},
+    )
+    rows = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith('{"variant"'):
+            d = json.loads(line)
+            text = "\n".join(d["texts"])
+            rows.setdefault(d["variant"], []).append(
+                (d["seconds"], cer(inputs.photo_text, text), digit_cer(inputs.photo_text, text))
+            )
+    say("")
+    say("phone photo 3024x4032 (page ~86% of the frame), longest side capped at:")
+    say("| max side px | s (median of 2) | CER | digit CER |")
+    say("|---|---|---|---|")
+    for side in sorted(rows):
+        say(f"| {side} | {statistics.median(r[0] for r in rows[side]):.2f} | {rows[side][0][1]:.2%} | {rows[side][0][2]:.2%} |")
+    say("")
+
+
+def throughput(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
+    say(f"## Throughput on the scanned quote ({PAGES} pages), {REPS} interleaved runs each, medians")
+    work = Path(tempfile.mkdtemp(prefix="mdso-bench-tp-"))
+    reference = "\n".join(inputs.scan_text)
+    body, boundary = multipart(inputs.scan_pdf, "application/pdf")
+    tess_env = {**os.environ, "TESSDATA_PREFIX": str(TESSDATA)}
+
+    def service() -> str:
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600)
+        try:
+            # Per-page texts: the joined "text" adds "--- Page Break ---" markers, which would count as
+            # ~1% CER against the known text.
+            answer = ocr_gateway(conn, body, boundary, "?pages=true")
+            return "\n".join(str(p["text"]) for p in answer["pages"])
+        finally:
+            conn.close()
+
+    def ocrmypdf() -> str:
+        out = work / "ocrmypdf.txt"
+        subprocess.run(
+            [str(ROOT / ".venv-bench" / "bin" / "ocrmypdf"), "--force-ocr", "--output-type", "none",
+             "--sidecar", str(out), "-l", LANG, "-q", str(inputs.scan_pdf), "-"],
+            check=True, env=tess_env, stdout=subprocess.DEVNULL,
+        )
+        return out.read_text()
+
+    def cli_loop() -> str:
+        pages_dir = work / "pages"
+        shutil.rmtree(pages_dir, ignore_errors=True)
+        pages_dir.mkdir()
+        subprocess.run(["pdftoppm", "-r", "300", "-png", str(inputs.scan_pdf), str(pages_dir / "p")], check=True)
+        texts = []
+        for png in sorted(pages_dir.glob("p-*.png")):
+            texts.append(subprocess.run(
+                ["tesseract", str(png), "-", "-l", LANG], check=True, capture_output=True, text=True, env=tess_env
+            ).stdout)
+        return "\n".join(texts)
+
+    methods = {"service (gateway)": service, "ocrmypdf": ocrmypdf, "tesseract CLI loop": cli_loop}
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    texts: dict[str, str] = {}
+    names = list(methods)
+    service()  # warm-up: each OCR thread loads its API once
+    for rep in range(REPS):
+        order = names[rep % len(names):] + names[: rep % len(names)]
+        for name in order:
+            started = time.perf_counter()
+            texts[name] = methods[name]()
+            times[name].append(time.perf_counter() - started)
+    shutil.rmtree(work, ignore_errors=True)
+    ours = PAGES / statistics.median(times["service (gateway)"])
+    say("| method | pages/s (median) | runs (s) | vs service | CER | digit CER |")
+    say("|---|---|---|---|---|---|")
+    for name in names:
+        rate = PAGES / statistics.median(times[name])
+        runs = ", ".join(f"{t:.1f}" for t in times[name])
+        say(f"| {name} | {rate:.3f} | {runs} | service is {ours / rate:.2f}x | {cer(reference, texts[name]):.2%} "
+            f"| {digit_cer(reference, texts[name]):.2%} |")
+    say("")
+
+
+def latency(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
+    say(f"## Gateway overhead: small image ({inputs.small.name}), {LAT_N} requests per side, interleaved, keep-alive, 1 at a time")
+    body, boundary = multipart(inputs.small, "image/png")
+    raw = inputs.small.read_bytes()
+    g = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+    d = UnixHTTPConnection(gw.socket_path)
+    for _ in range(5):
+        ocr_gateway(g, body, boundary)
+        ocr_direct(d, raw)
+    gt: list[float] = []
+    dt: list[float] = []
+    for i in range(LAT_N):
+        for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+            started = time.perf_counter()
+            if side == 0:
+                ocr_gateway(g, body, boundary)
+                gt.append((time.perf_counter() - started) * 1000)
+            else:
+                ocr_direct(d, raw)
+                dt.append((time.perf_counter() - started) * 1000)
+    g.close()
+    d.close()
+    text = ocr_direct(UnixHTTPConnection(gw.socket_path), raw)["pages"][0]["text"]
+    say(f"small image CER {cer(inputs.small_text, text):.2%}")
+    say("| path | p50 ms | p99 ms |")
+    say("|---|---|---|")
+    say(f"| gateway (HTTP + multipart + auth + stream to socket) | {pct(gt, .5):.1f} | {pct(gt, .99):.1f} |")
+    say(f"| sidecar socket direct | {pct(dt, .5):.1f} | {pct(dt, .99):.1f} |")
+    say(f"| **overhead** | **{pct(gt, .5) - pct(dt, .5):.1f}** | **{pct(gt, .99) - pct(dt, .99):.1f}** |")
+    say("")
+
+
+def health_load(gw: Gateway) -> None:
+    say("## /health under load (autocannon -c 50 -d 10)")
+    proc = subprocess.run(
+        ["npx", "--yes", "autocannon@8", "-c", "50", "-d", "10", "-j", "-H", f"x-api-key={KEY}", f"{gw.url}/health"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    try:
+        data = json.loads(proc.stdout)
+        say(f"req/s avg {data['requests']['average']:.0f} (median {data['requests']['p50']:.0f}); "
+            f"latency p50 {data['latency']['p50']} ms, p99 {data['latency']['p99']} ms; "
+            f"non-2xx {data['non2xx']}, errors {data['errors']}")
+    except (json.JSONDecodeError, KeyError):
+        say(f"autocannon failed: {proc.stderr[-500:]}")
+    say("")
+
+
+def memory(inputs: bench_inputs.Inputs) -> None:
+    say("## Memory: whole process tree (primary + workers + sidecar) after warm-up OCR requests")
+    body, boundary = multipart(inputs.scan_pdf, "application/pdf")
+    rows = []
+    for workers in (1, 4, 1, 4):
+        gw = Gateway(workers)
+        try:
+            # Warm: every worker and every OCR thread has served pages.
+            for _ in range(2):
+                ocr_gateway(http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600), body, boundary)
+            pids = gw.tree()
+            rss = sum(mem_kb(p, "VmRSS") for p in pids) / 1024
+            pss = sum(mem_kb(p, "Pss") for p in pids) / 1024
+            side = sum(mem_kb(p, "VmRSS") for p in pids if cmdline(p).startswith("mdso-ocr:")) / 1024
+            rows.append((workers, len(pids), rss, pss, side))
+        finally:
+            gw.stop()
+    say("| WORKERS | processes | total RSS MB | total PSS MB | of which sidecar RSS MB |")
+    say("|---|---|---|---|---|")
+    for w, n, rss, pss, side in rows:
+        say(f"| {w} | {n} | {rss:.0f} | {pss:.0f} | {side:.0f} |")
+    one = statistics.mean(r[2] for r in rows if r[0] == 1)
+    four = statistics.mean(r[2] for r in rows if r[0] == 4)
+    say(f"WORKERS=4 adds {four - one:.0f} MB RSS over WORKERS=1 (mean of 2 starts each)")
+    say("")
+
+
+def streaming(inputs: bench_inputs.Inputs) -> None:
+    big = bench_inputs.build_big_pdf(OUT, 100)
+    size_mb = big.stat().st_size / 1024 / 1024
+    say(f"## Streaming a {size_mb:.0f} MB PDF upload (MAX_UPLOAD_MB=150, page_range=1)")
+    gw = Gateway(1)
+    try:
+        small_body, boundary = multipart(inputs.small, "image/png")
+        ocr_gateway(http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60), small_body, boundary)
+        node = [p for p in gw.tree() if not cmdline(p).startswith("mdso-ocr:")]
+        base = {p: mem_kb(p, "VmRSS") for p in node}
+        peak = dict(base)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                for p in node:
+                    peak[p] = max(peak[p], mem_kb(p, "VmRSS"))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        started = time.perf_counter()
+        proc = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"x-api-key: {KEY}",
+             "-F", f"file=@{big};type=application/pdf", f"{gw.url}/ocr/tesseract?page_range=1"],
+            capture_output=True, text=True,
+        )
+        elapsed = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        say(f"answer {proc.stdout} in {elapsed:.1f} s")
+        say("| process | RSS before MB | peak during MB | growth MB |")
+        say("|---|---|---|---|")
+        for p in node:
+            say(f"| {cmdline(p)[:60]} | {base[p] / 1024:.0f} | {peak[p] / 1024:.0f} | {(peak[p] - base[p]) / 1024:.0f} |")
+    finally:
+        gw.stop()
+    say("")
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    say(f"# mdso-ocr bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}")
+    say(f"tesseract CLI: {subprocess.run(['tesseract', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}; "
+        f"language data {TESSDATA} for every method")
+    inputs = bench_inputs.build(OUT, PAGES)
+    say("")
+    started = time.time()
+    if "dpi" not in SKIP:
+        dpi_study(inputs)
+    if not {"throughput", "latency", "health"} <= SKIP:
+        gw = Gateway(1)
+        try:
+            if "throughput" not in SKIP:
+                throughput(gw, inputs)
+            if "latency" not in SKIP:
+                latency(gw, inputs)
+            if "health" not in SKIP:
+                health_load(gw)
+        finally:
+            gw.stop()
+    if "memory" not in SKIP:
+        memory(inputs)
+    if "stream" not in SKIP:
+        streaming(inputs)
+    say(f"bench took {time.time() - started:.0f} s; load avg at the end {os.getloadavg()[0]:.2f}")
+    (OUT / "report.md").write_text("\n".join(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()
