@@ -269,7 +269,7 @@ class PageScheduler:
             job.fatal = cause
         job.control.page_done(page)
         result = outcome[0]
-        log.debug(
+        log.info(
             "page done",
             extra={
                 "request_id": job.control.request_id,

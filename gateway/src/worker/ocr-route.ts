@@ -90,10 +90,12 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
     upload(req, res, (err: unknown) => {
       if (err === undefined || err === null) return next();
       const exchange = exchangeOf(res);
+      // A client that went away mid-upload gets no answer (the access log says 499). (req.destroyed
+      // is no sign: node destroys every fully read request.)
+      const clientGone = exchange.abortCause === 'client-gone' || res.destroyed || req.socket.destroyed;
       // The form was rejected: make sure the sidecar stops working on it.
       exchange.abort('client-gone');
-      // A client that went away mid-upload gets no answer (the access log says 499).
-      if (req.destroyed || res.destroyed) return;
+      if (clientGone) return;
       next(multipartError(err, config.maxUploadBytes));
     });
   };
