@@ -220,6 +220,36 @@ describe('shutdown and workers', () => {
     assert.equal(alive(pid), false, 'the sidecar is gone');
   });
 
+  it('under load, SIGTERM lets accepted requests finish, refuses new ones cleanly and leaves nothing running', async () => {
+    const gw = await startGateway({ WORKERS: '2', SIDECAR_MAX_QUEUE: '6' });
+    const pid = (await sidecar(gw)).pid;
+    assert.ok(pid !== null);
+    const png = fixture('client', 'Devis_test.png');
+    const send = () =>
+      postOcr(gw, 'tesseract', ocrForm(png, 'a.png', 'image/png')).then(
+        (r) => ({ status: r.status, text: typeof r.json.text === 'string' ? r.json.text : '', retryAfter: r.headers.get('retry-after') }),
+        (err: unknown) => ({ status: 0, text: String((err as { cause?: { code?: string } }).cause?.code ?? err), retryAfter: null }),
+      );
+    const first = Array.from({ length: 12 }, send);
+    await waitFor(gw, async () => (await sidecar(gw)).in_flight.length > 0, 10_000);
+    const stopping = gw.stop();
+    await sleep(300);
+    const late = Array.from({ length: 6 }, send);
+    const answers = await Promise.all(first);
+    for (const a of answers) {
+      // Accepted before SIGTERM: read to the end, or refused at once by the full queue.
+      assert.ok(a.status === 200 || (a.status === 503 && a.retryAfter !== null), JSON.stringify(a));
+      if (a.status === 200) assert.match(a.text, /12345678900000/);
+    }
+    assert.ok(answers.some((a) => a.status === 200));
+    for (const a of await Promise.all(late)) {
+      // Sent after SIGTERM: refused cleanly (connection refused), or still served while draining.
+      assert.ok(a.status === 0 ? /ECONNREFUSED|ECONNRESET|fetch failed/.test(a.text) : a.status === 200 || a.status === 503, JSON.stringify(a));
+    }
+    assert.equal(await stopping, 0);
+    assert.equal(alive(pid), false);
+  });
+
   it('leaves no sidecar or worker behind when the primary is killed outright (SIGKILL)', async () => {
     const gw = await startGateway({ WORKERS: '2' });
     const pid = (await sidecar(gw)).pid;
