@@ -32,7 +32,7 @@ from rapidfuzz.distance import Levenshtein
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-import bench_inputs  # noqa: E402
+import bench_inputs
 
 KEY = "bench-" + secrets.token_hex(8)
 LANG = "fra+eng"

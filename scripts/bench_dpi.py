@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sidecars"))
 
-from mdso_sidecar.engines.tesseract import TesseractEngine  # noqa: E402
-from mdso_sidecar.intake import DocumentKind, open_document  # noqa: E402
-from mdso_sidecar.settings import load_settings  # noqa: E402
+from mdso_sidecar.engines.tesseract import TesseractEngine
+from mdso_sidecar.intake import DocumentKind, open_document
+from mdso_sidecar.settings import load_settings
 
 
 def main() -> None:

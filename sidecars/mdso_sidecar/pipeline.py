@@ -208,7 +208,13 @@ class PageScheduler:
             image: Image.Image | None = None
             outcome: _Outcome | None = None
             try:
-                image = job.document.render(page, self.engine.render_policy)
+                if self.engine.wants_text_layer(job.options):
+                    # The page's own text may make OCR needless (born-digital pages): no render then.
+                    read = self.engine.from_text_layer(job.document.text_layer(page), job.options)
+                    if read is not None:
+                        outcome = _page_result(page, started, read), None
+                if outcome is None:
+                    image = job.document.render(page, self.engine.render_policy)
             except SidecarError as exc:
                 outcome = _failed(page, started, exc.message), exc
             except Exception:

@@ -95,6 +95,14 @@ export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
     example: 'fra+eng',
   },
   {
+    name: 'mode',
+    services: ['tesseract'],
+    description:
+      "`ocr` OCRs every page (default). `auto` uses a PDF page's own text layer when it is good (at least 30 characters, at most 5% unmapped glyphs) and OCRs the other pages. `text` returns text layers only, never OCR: a page without a usable one comes back empty (`blank: true`) with `meta.note` saying why. Each page's `source` says which path it took (`text-layer` or `ocr`).",
+    schema: { type: 'string', enum: ['ocr', 'auto', 'text'], default: 'ocr' },
+    example: 'auto',
+  },
+  {
     name: 'format',
     services: ['nanonets'],
     description: "`text` strips the model's tags (`<page_number>`, `<watermark>`, tables...) to plain text; `markdown` keeps them.",

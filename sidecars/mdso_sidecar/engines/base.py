@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from ..errors import BadOption
-from ..intake import Document, RenderPolicy
+from ..intake import Document, RenderPolicy, TextLayer
 from ..settings import Settings
 
 EngineOptions = Mapping[str, str]
@@ -131,6 +131,17 @@ class Engine(ABC):
                 {"option": key, "accepted": ["page_range"]},
             )
         return {}
+
+    def wants_text_layer(self, options: EngineOptions) -> bool:
+        """True when this request may use the pages' own text (PDF text layer) instead of OCR: the
+        pipeline then calls from_text_layer() for each page before rendering it. Default: never."""
+        return False
+
+    def from_text_layer(self, layer: TextLayer | None, options: EngineOptions) -> PageText | None:
+        """Decide from a page's text layer (None: the document has none, e.g. an image): return the
+        page's answer to skip OCR, or None to render and recognise the page. Runs in the pipeline's
+        render thread; must be cheap (no OCR here)."""
+        return None
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         """Read one rendered page. Runs in a pipeline worker thread, possibly concurrently with other

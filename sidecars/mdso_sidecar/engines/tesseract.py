@@ -13,7 +13,7 @@ from PIL import Image
 from tesserocr import OEM, PSM, PyTessBaseAPI
 
 from ..errors import BadOption, EngineUnavailable
-from ..intake import RenderPolicy
+from ..intake import RenderPolicy, TextLayer
 from ..log import get_logger
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
@@ -30,6 +30,15 @@ OSD_MAX_SIDE = 2000
 # Below this share of dark pixels a page is blank or nearly (a page number, a stamp): OSD would only
 # guess, so it is skipped.
 OSD_MIN_INK = 0.002
+
+
+# mode=auto/text: a page's own text layer is used when it has at least this many non-blank characters
+# (auto only: fewer is a page number or a stamp over a scanned image, which OCR reads as well) and at
+# most this share of them map to no text (U+FFFD, private-use glyphs of fonts without a ToUnicode map).
+TEXT_LAYER_MIN_CHARS = 30
+TEXT_LAYER_MAX_UNMAPPED = 0.05
+MODES = ("ocr", "auto", "text")
+OPTIONS = ("page_range", "lang", "mode")
 
 
 def _tesseract_version() -> str:
@@ -122,10 +131,19 @@ class TesseractEngine(Engine):
     def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
         options: dict[str, str] = {}
         for key, value in params.items():
+            if key == "mode":
+                if value not in MODES:
+                    raise BadOption(
+                        f"mode {value!r}: expected ocr (OCR every page), auto (a page's own text layer "
+                        "when it is good, OCR otherwise) or text (text layers only, never OCR)",
+                        {"option": "mode", "value": value, "accepted": list(MODES)},
+                    )
+                options["mode"] = value
+                continue
             if key != "lang":
                 raise BadOption(
-                    f"unknown option {key!r}; tesseract accepts: page_range, lang",
-                    {"option": key, "accepted": ["page_range", "lang"]},
+                    f"unknown option {key!r}; tesseract accepts: {', '.join(OPTIONS)}",
+                    {"option": key, "accepted": list(OPTIONS)},
                 )
             readable = [lang for lang in self._installed if lang != "osd"]
             parts = value.split("+")
@@ -138,6 +156,28 @@ class TesseractEngine(Engine):
                 )
             options["lang"] = value
         return options
+
+    def wants_text_layer(self, options: EngineOptions) -> bool:
+        return options.get("mode", "ocr") != "ocr"
+
+    def from_text_layer(self, layer: TextLayer | None, options: EngineOptions) -> PageText | None:
+        """mode=auto: the page's text layer when it is good, else None (OCR). mode=text: the text
+        layer, or an empty page with a note saying why there is none; never OCR."""
+        text_only = options.get("mode") == "text"
+        if layer is None:
+            return _no_text("not a PDF: an image has no text layer") if text_only else None
+        facts = {"text_layer_chars": layer.chars, "unmapped_share": round(layer.unmapped_share, 3)}
+        if layer.chars == 0:
+            return _no_text("no text layer on this page (a scanned image?)", facts) if text_only else None
+        if layer.unmapped_share > TEXT_LAYER_MAX_UNMAPPED:
+            note = (
+                f"text layer unusable: {layer.unmapped_share:.0%} of its characters map to no text "
+                "(fonts without a ToUnicode map)"
+            )
+            return _no_text(note, facts) if text_only else None
+        if not text_only and layer.chars < TEXT_LAYER_MIN_CHARS:
+            return None
+        return PageText(text=layer.text, source="text-layer", meta=facts)
 
     def _api(self, lang: str) -> PyTessBaseAPI:
         apis: dict[str, PyTessBaseAPI] | None = getattr(self._local, "apis", None)
@@ -185,3 +225,7 @@ class TesseractEngine(Engine):
             api.Clear()
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
         return PageText(text=text.strip("\n\f "), rotation=rotation)
+
+
+def _no_text(note: str, facts: dict[str, float] | None = None) -> PageText:
+    return PageText(text="", source="text-layer", meta={**(facts or {}), "note": note})
