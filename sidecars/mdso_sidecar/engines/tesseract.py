@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import tesserocr  # type: ignore[import-untyped]  # ships a .pyi but no py.typed marker
-from PIL import Image
+from PIL import Image, ImageOps
 from tesserocr import OEM, PSM, PyTessBaseAPI
 
 from ..errors import BadOption, EngineUnavailable
@@ -30,6 +30,17 @@ OSD_MAX_SIDE = 2000
 # Below this share of dark pixels a page is blank or nearly (a page number, a stamp): OSD would only
 # guess, so it is skipped.
 OSD_MIN_INK = 0.002
+# Before recognition the page's grey levels are stretched: the darkest 1 % of pixels become black and
+# the brightest pixel white (grey paper, faded toner, JPEG haze). Tesseract's LSTM reads the grey line
+# images, so contrast reaches recognition, not only binarisation. Measured in-process on the eval pages
+# (docs/ACCURACY.md, three seeded corpora: the eval's 2 documents per category, 4 per category, and 4
+# per category from another seed), numeric-token recall before -> after: scans 0.939 -> 0.956,
+# 0.909 -> 0.938, 0.898 -> 0.933; rotated 0.852 -> 0.907, 0.875 -> 0.898, 0.828 -> 0.911; photos
+# 0.802 -> 0.792, 0.772 -> 0.774, 0.822 -> 0.824 (flat); born-digital and fax pages unchanged (already
+# black on white). CER moves with tesseract's reading order of the table: scans 38.3 -> 39.2 %,
+# 38.5 -> 38.4 %, 37.2 -> 41.4 %; rotated 37.2 -> 23.9 %, 36.7 -> 31.0 %, 35.9 -> 36.8 %. A 0.5 %/0.5 % or
+# 2 %/1 % cut, or a plain min-max stretch, did worse on recall.
+CONTRAST_CUTOFF = (1.0, 0.0)
 
 
 # mode=auto/text: a page's own text layer is used when it has at least this many non-blank characters
@@ -217,9 +228,12 @@ class TesseractEngine(Engine):
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         upright, rotation = self._upright(image)
+        stretched = upright
+        if upright.mode in ("L", "RGB"):
+            stretched = ImageOps.autocontrast(upright, cutoff=CONTRAST_CUTOFF)
         api = self._api(options.get("lang", self.default_lang))
         try:
-            api.SetImage(upright)
+            api.SetImage(stretched)
             text = api.GetUTF8Text()
         finally:
             api.Clear()
