@@ -362,16 +362,20 @@ class PdfDocument(Document):
             self.close()
             raise CorruptDocument("the PDF has no pages; re-export it and resend")
 
+    def _load_page(self, page: int) -> Any:
+        """The pdfium page object; the caller holds PDFIUM_LOCK and closes it."""
+        try:
+            return self._pdf[page - 1]
+        except pdfium.PdfiumError as exc:
+            # A page object the rebuilt xref could not find or parse: that page is damaged (422
+            # when no page reads, the other pages still returned); was an internal page error.
+            raise CorruptDocument(
+                f"page {page} of the PDF could not be read (damaged: {exc}); re-export it and resend"
+            ) from None
+
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
         with PDFIUM_LOCK:
-            try:
-                pdf_page = self._pdf[page - 1]
-            except pdfium.PdfiumError as exc:
-                # A page object the rebuilt xref could not find or parse: that page is damaged (422
-                # when no page reads, the other pages still returned); was an internal page error.
-                raise CorruptDocument(
-                    f"page {page} of the PDF could not be read (damaged: {exc}); re-export it and resend"
-                ) from None
+            pdf_page = self._load_page(page)
             try:
                 width, height = pdf_page.get_size()
                 longest_pt = max(width, height)
@@ -398,12 +402,7 @@ class PdfDocument(Document):
 
     def text_layer(self, page: int) -> TextLayer:
         with PDFIUM_LOCK:
-            try:
-                pdf_page = self._pdf[page - 1]
-            except pdfium.PdfiumError as exc:
-                raise CorruptDocument(
-                    f"page {page} of the PDF could not be read (damaged: {exc}); re-export it and resend"
-                ) from None
+            pdf_page = self._load_page(page)
             try:
                 textpage = pdf_page.get_textpage()
                 try:
