@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from mdso_sidecar.engines.base import EngineOptions, PageText
 from mdso_sidecar.engines.tesseract import TesseractEngine
@@ -78,6 +78,21 @@ def test_rotated_pages_turned_upright(
     assert "SIRET 12345678900000" in page.text
     # PIL turned it counter-clockwise; the engine reports the clockwise turn that undid it.
     assert page.rotation == reported
+
+
+def test_sparse_pages_survive_the_contrast_stretch(pipeline: Pipeline, tmp_path: Path) -> None:
+    # One line of text on a small grey page (under 1 % ink), upscaled by the render policy: a 1 %
+    # contrast cut would reach the paper and read page 2 as empty (seen on a 5-page TIFF).
+    frames = []
+    for n in range(1, 6):
+        page = Image.new("L", (900, 1270), 255)
+        font = ImageFont.load_default(size=60)
+        ImageDraw.Draw(page).text((80, 100), f"Page {n} SIRET {n}2345", fill=0, font=font)
+        frames.append(page)
+    path = tmp_path / "sparse.tiff"
+    frames[0].save(path, save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    result = run(pipeline, path)
+    assert [p.text for p in result.pages] == [f"Page {n} SIRET {n}2345" for n in range(1, 6)]
 
 
 def test_blank_page_reported_blank(pipeline: Pipeline, tmp_path: Path) -> None:
