@@ -72,6 +72,10 @@ describe('HTTP API fuzz from /openapi.json', () => {
         '%00',
         'fra+eng',
       ]);
+    const validValue = (p: Operation['params'][number]): string => {
+      const documented = [...(p.schema?.enum ?? []), ...(p.schema?.examples ?? []).filter((e): e is string => typeof e === 'string')];
+      return documented.length > 0 ? pick(documented) : values(p);
+    };
     const bodies = [
       () => png,
       () => pdf,
@@ -94,7 +98,9 @@ describe('HTTP API fuzz from /openapi.json', () => {
       for (const p of op.params) {
         // Mostly the enabled service, sometimes another documented one or junk.
         if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeURIComponent(random() < 0.75 ? 'tesseract' : values(p) || 'nope'));
-        else if (p.in === 'query' && random() < 0.5) query.append(p.name, values(p));
+        // Each option now and then, usually valid (its documented values), so that most requests
+        // reach the intake and a share are refused at the option check.
+        else if (p.in === 'query' && random() < 0.3) query.append(p.name, random() < 0.6 ? validValue(p) : values(p));
       }
       if (random() < 0.15) query.append(pick(['colour', 'PAGES', 'lang[]', 'a'.repeat(40)]), 'x');
       const headers: Record<string, string> = random() < 0.9 ? { 'x-api-key': API_KEY } : { 'x-api-key': pick(['', 'wrong', API_KEY.slice(1)]) };
@@ -102,7 +108,7 @@ describe('HTTP API fuzz from /openapi.json', () => {
       if (op.multipart) {
         if (random() < 0.8) {
           body = new FormData();
-          body.append(random() < 0.9 ? 'file' : 'upload', new Blob([new Uint8Array(pick(bodies)())]), pick(['a.pdf', 'x.png', '', '../x', 'é.tif']));
+          body.append(random() < 0.9 ? 'file' : 'upload', new Blob([new Uint8Array(pick(bodies)())]), pick(['a.pdf', 'x.png', '../x', 'é.tif', ' ']));
           if (random() < 0.2) body.append('note', 'y'.repeat(Math.floor(random() * 100_000)));
         } else {
           body = new Uint8Array(pick(bodies)());
