@@ -68,7 +68,8 @@ class Settings:
     constructor, which raises SettingsError naming the variable)."""
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+def int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number variable within [low, high]; `default` when unset; SettingsError naming it."""
     raw = env.get(name, "").strip()
     if raw == "":
         return default
@@ -76,9 +77,13 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int)
         value = int(raw)
     except ValueError:
         raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
-    if not 1 <= value <= maximum:
-        raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    return int_setting(env, name, default, 1, maximum)
 
 
 def _default_tessdata() -> Path:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...models import model_setting
-from ...settings import Settings, SettingsError
+from ...settings import Settings, SettingsError, int_setting
 from .profile import VlmProfile
 
 REQUIREMENTS = "sidecars/requirements-vlm.txt"
@@ -50,19 +50,6 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
-    return value
-
-
 def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -98,13 +85,13 @@ def read_vlm_settings(settings: Settings, profile: VlmProfile) -> VlmSettings:
         endpoint=endpoint,
         api_key=env.get(f"{prefix}_ENDPOINT_API_KEY", "").strip() or None,
         served_model=env.get(f"{prefix}_SERVED_MODEL", "").strip() or model,
-        concurrency=_int(env, f"{prefix}_CONCURRENCY", 8, 1, 256),
+        concurrency=int_setting(env, f"{prefix}_CONCURRENCY", 8, 1, 256),
         request_timeout_s=timeout if timeout is not None else 600.0,
-        endpoint_retries=_int(env, f"{prefix}_ENDPOINT_RETRIES", 2, 0, 10),
-        max_new_tokens=_int(
+        endpoint_retries=int_setting(env, f"{prefix}_ENDPOINT_RETRIES", 2, 0, 10),
+        max_new_tokens=int_setting(
             env, f"{prefix}_MAX_NEW_TOKENS", profile.default_max_new_tokens, 1, MAX_NEW_TOKENS_LIMIT
         ),
-        max_attempts=_int(
+        max_attempts=int_setting(
             env, f"{prefix}_MAX_ATTEMPTS", len(profile.temperatures), 1, len(profile.temperatures)
         ),
         gpu_memory_fraction=_float(env, f"{prefix}_GPU_MEMORY_FRACTION", 0.0, 1.0),
