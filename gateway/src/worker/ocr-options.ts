@@ -103,6 +103,14 @@ export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
     example: 'auto',
   },
   {
+    name: 'layout',
+    services: ['tesseract'],
+    description:
+      "`rows` (default) joins the lines that sit on one row of the page left to right, so a table reads row by row (an item with its price, `Total TTC` with its amount). `blocks` keeps Tesseract's own order, block by block: a table column by column.",
+    schema: { type: 'string', enum: ['rows', 'blocks'], default: 'rows' },
+    example: 'blocks',
+  },
+  {
     name: 'format',
     services: ['nanonets'],
     description: "`text` strips the model's tags (`<page_number>`, `<watermark>`, tables...) to plain text; `markdown` keeps them.",

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import tesserocr  # type: ignore[import-untyped]  # ships a .pyi but no py.typed marker
 from PIL import Image, ImageOps
-from tesserocr import OEM, PSM, PyTessBaseAPI
+from tesserocr import OEM, PSM, RIL, PyTessBaseAPI
 
 from ..errors import BadOption, EngineUnavailable
 from ..intake import RenderPolicy, TextLayer
 from ..log import get_logger
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
+from .reading_order import Line, rows_text
 
 log = get_logger(__name__)
 
@@ -51,7 +52,10 @@ INK_LEVEL = 128
 TEXT_LAYER_MIN_CHARS = 30
 TEXT_LAYER_MAX_UNMAPPED = 0.05
 MODES = ("ocr", "auto", "text")
-OPTIONS = ("page_range", "lang", "mode")
+# layout=rows (default): the lines Tesseract found, regrouped by the row they sit on (reading_order.py);
+# layout=blocks: Tesseract's own order, block by block (a table column by column).
+LAYOUTS = ("rows", "blocks")
+OPTIONS = ("page_range", "lang", "mode", "layout")
 
 
 def _tesseract_version() -> str:
@@ -153,6 +157,16 @@ class TesseractEngine(Engine):
                     )
                 options["mode"] = value
                 continue
+            if key == "layout":
+                if value not in LAYOUTS:
+                    raise BadOption(
+                        f"layout {value!r}: expected rows (the lines of each row of the page joined left "
+                        "to right, tables read row by row) or blocks (Tesseract's own order, block by "
+                        "block)",
+                        {"option": "layout", "value": value, "accepted": list(LAYOUTS)},
+                    )
+                options["layout"] = value
+                continue
             if key != "lang":
                 raise BadOption(
                     f"unknown option {key!r}; tesseract accepts: {', '.join(OPTIONS)}",
@@ -234,11 +248,31 @@ class TesseractEngine(Engine):
         api = self._api(options.get("lang", self.default_lang))
         try:
             api.SetImage(stretched)
-            text = api.GetUTF8Text()
+            if options.get("layout", "rows") == "rows":
+                api.Recognize()
+                text = rows_text(_lines(api))
+            else:
+                text = api.GetUTF8Text()
         finally:
             api.Clear()
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
         return PageText(text=text.strip("\n\f "), rotation=rotation)
+
+
+def _lines(api: PyTessBaseAPI) -> list[Line]:
+    """The text lines of the page Tesseract just recognised: box, baseline and text."""
+    found: list[Line] = []
+    iterator = api.GetIterator()
+    if iterator is None:
+        return found
+    level = RIL.TEXTLINE
+    while True:
+        text = iterator.GetUTF8Text(level)
+        box = iterator.BoundingBox(level)
+        if text and box is not None:
+            found.append(Line(box=box, baseline=iterator.Baseline(level), text=text))
+        if not iterator.Next(level):
+            return found
 
 
 def _stretch_contrast(image: Image.Image) -> Image.Image:
