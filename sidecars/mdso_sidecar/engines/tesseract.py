@@ -17,6 +17,7 @@ from ..intake import RenderPolicy, TextLayer
 from ..log import get_logger
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
+from .photo import flatten_photo
 from .reading_order import Line, rows_text
 
 log = get_logger(__name__)
@@ -243,7 +244,9 @@ class TesseractEngine(Engine):
         return image.rotate(degrees, expand=True, fillcolor="white"), (360 - degrees) % 360
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
-        upright, rotation = self._upright(image)
+        # A phone photo of a sheet on a desk: the sheet straightened and evenly lit (photo.py).
+        sheet = flatten_photo(image)
+        upright, rotation = self._upright(image if sheet is None else sheet)
         stretched = _stretch_contrast(upright)
         api = self._api(options.get("lang", self.default_lang))
         try:
@@ -256,7 +259,8 @@ class TesseractEngine(Engine):
         finally:
             api.Clear()
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
-        return PageText(text=text.strip("\n\f "), rotation=rotation)
+        meta = None if sheet is None else {"photo": "sheet straightened and evenly lit"}
+        return PageText(text=text.strip("\n\f "), rotation=rotation, meta=meta)
 
 
 def _lines(api: PyTessBaseAPI) -> list[Line]:
@@ -267,7 +271,10 @@ def _lines(api: PyTessBaseAPI) -> list[Line]:
         return found
     level = RIL.TEXTLINE
     while True:
-        text = iterator.GetUTF8Text(level)
+        try:
+            text = iterator.GetUTF8Text(level)
+        except RuntimeError:  # tesserocr's "No text returned": a line of no recognised character
+            text = ""
         box = iterator.BoundingBox(level)
         if text and box is not None:
             found.append(Line(box=box, baseline=iterator.Baseline(level), text=text))
