@@ -24,7 +24,7 @@ export const OcrPageSchema = z
     meta: z
       .record(z.string(), z.unknown())
       .optional()
-      .meta({ description: "Engine-specific facts (olmocr's front matter: primary_language, is_rotation_valid, rotation_correction, is_table, is_diagram, attempts; tesseract text-layer pages: text_layer_chars, unmapped_share, and a note when mode=text found no usable text layer)." }),
+      .meta({ description: "Engine-specific facts (olmocr's front matter: primary_language, is_rotation_valid, rotation_correction, is_table, is_diagram, attempts; tesseract text-layer pages: text_layer_chars, unmapped_share, and a note when mode=text found no usable text layer; tesseract pages of a phone photo: photo, saying the sheet was straightened and evenly lit)." }),
   })
   .meta({ id: 'OcrPage' });
 
