@@ -5,8 +5,9 @@ Every document goes through the real service: the gateway (node dist/gateway/src
 tesseract sidecar behind it, POST /ocr/<service>?pages=true&<variant query>. The reference row runs
 `tesseract <image> - -l fra+eng` at default settings on each page (PDF pages rasterised by
 `pdftoppm -r 300`; images and TIFFs given as they are), one page at a time, OMP_THREAD_LIMIT=1 (same
-result, no thread oversubscription). Variants run interleaved (A B C, then B C A, ...) so outside load
-hits them alike.
+result, no thread oversubscription). The gateway runs every service the variants name (e.g.
+`rapidocr=` adds the rapidocr service). Variants run interleaved (A B C, then B C A, ...) so outside
+load hits them alike.
 
 Scores, per category (sums over its pages, so long pages weigh more):
 - CER: Levenshtein distance / reference length, on texts with whitespace runs collapsed;
@@ -18,8 +19,8 @@ Scores, per category (sums over its pages, so long pages weigh more):
 
 Environment: EVAL_DOCS (documents per category, default 2), EVAL_CATEGORIES (comma list),
 EVAL_VARIANTS (';'-separated `label=query` for services, `cli` for the reference; default
-`cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto`; a label's first word is the service), EVAL_ENV
-(extra gateway environment, `A=1,B=2`). Report: run/eval/report.md and run/eval/results.json.
+`cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto`; a label's first word is the service), EVAL_ENV (extra gateway environment, `A=1,B=2`), EVAL_OUT (output folder, default run/eval:
+inputs/, texts/, report.md, results.json).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ sys.path.insert(0, str(HERE))
 import eval_inputs
 from bench import KEY, Gateway, multipart, norm
 
-OUT = ROOT / "run" / "eval"
+OUT = ROOT / os.environ.get("EVAL_OUT", "run/eval")
 DOCS = int(os.environ.get("EVAL_DOCS", "2"))
 CATEGORIES = [c for c in os.environ.get("EVAL_CATEGORIES", ",".join(eval_inputs.CATEGORIES)).split(",") if c]
 VARIANTS = [v for v in os.environ.get("EVAL_VARIANTS", "cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto").split(";") if v]
@@ -86,18 +87,21 @@ def score(reference: str, hypothesis: str) -> dict[str, int]:
 # -- readers -----------------------------------------------------------------------------------------
 
 
+def page_images(sample: eval_inputs.Sample, work: Path) -> list[Path]:
+    """The reference rows' page images: PDF pages rasterised at 300 dpi, image files as they are."""
+    if sample.path.suffix != ".pdf":
+        return [sample.path]
+    pages_dir = work / "pages"
+    shutil.rmtree(pages_dir, ignore_errors=True)
+    pages_dir.mkdir()
+    subprocess.run(["pdftoppm", "-r", "300", "-png", str(sample.path), str(pages_dir / "p")], check=True)
+    return sorted(pages_dir.glob("p-*.png"))
+
+
 def read_cli(sample: eval_inputs.Sample, work: Path) -> tuple[list[str], dict[str, Any]]:
     env = {**os.environ, "TESSDATA_PREFIX": TESSDATA, "OMP_THREAD_LIMIT": "1"}
-    if sample.path.suffix == ".pdf":
-        pages_dir = work / "pages"
-        shutil.rmtree(pages_dir, ignore_errors=True)
-        pages_dir.mkdir()
-        subprocess.run(["pdftoppm", "-r", "300", "-png", str(sample.path), str(pages_dir / "p")], check=True)
-        images = sorted(pages_dir.glob("p-*.png"))
-    else:
-        images = [sample.path]
     texts = []
-    for image in images:
+    for image in page_images(sample, work):
         out = subprocess.run(["tesseract", str(image), "-", "-l", LANG], check=True, capture_output=True,
                              text=True, env=env).stdout
         texts += out.split("\f")  # a multi-page TIFF: one form feed per page
@@ -128,14 +132,16 @@ def read_service(gw: Gateway, service: str, query: str, sample: eval_inputs.Samp
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    cli_version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    cli_version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
+                                 check=False).stdout.splitlines()[0]
     say(f"# mdso-ocr eval — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}")
     say(f"reference: `tesseract <page> - -l {LANG}` ({cli_version}, default settings); services through the gateway")
     samples = [s for s in eval_inputs.build(OUT / "inputs", DOCS) if s.category in CATEGORIES]
     say(f"{len(samples)} inputs, {sum(len(s.pages) for s in samples)} pages, {DOCS} documents per category; "
         f"variants: {', '.join(VARIANTS)}" + (f"; gateway env {EXTRA_ENV}" if EXTRA_ENV else ""))
     work = Path(tempfile.mkdtemp(prefix="mdso-eval-"))
-    gw = Gateway(1, {"ENABLED_SERVICES": "tesseract", "TIMEOUT": "600", **EXTRA_ENV})
+    services = list(dict.fromkeys(v.partition("=")[0].split()[0] for v in VARIANTS if v != "cli"))
+    gw = Gateway(1, {"ENABLED_SERVICES": ",".join(services), "TIMEOUT": "600", **EXTRA_ENV}) if services else None
     results: list[dict[str, Any]] = []
     try:
         for i, sample in enumerate(samples):
@@ -146,6 +152,7 @@ def main() -> None:
                 if label == "cli":
                     texts, info = read_cli(sample, work)
                 else:
+                    assert gw is not None
                     texts, info = read_service(gw, label.split()[0], query, sample)
                 seconds = time.perf_counter() - t0
                 row = {"variant": label, "category": sample.category, "sample": sample.name,
@@ -157,7 +164,8 @@ def main() -> None:
                 print(f"  {sample.name:40s} {label:16s} {seconds:6.1f} s  CER {row['char_edits'] / row['chars']:.2%}  "
                       f"num {row['nums_found']}/{row['nums']}", flush=True)
     finally:
-        gw.stop()
+        if gw is not None:
+            gw.stop()
         shutil.rmtree(work, ignore_errors=True)
     for sample in samples:
         (OUT / "texts" / f"{sample.name}.reference.txt").write_text(sample.text)

@@ -181,7 +181,7 @@ describe('deployment files', () => {
     assert.match(env, /HF_HUB_OFFLINE=1/);
     assert.ok(runtime.some((i) => i.op === 'VOLUME' && i.args.includes('/models')));
     // Every requirements file the SERVICES logic installs is copied in.
-    for (const req of ['requirements.txt', 'requirements-vlm.txt', 'requirements-marker.txt']) {
+    for (const req of ['requirements.txt', 'requirements-vlm.txt', 'requirements-rapidocr.txt', 'requirements-marker.txt']) {
       assert.ok(existsSync(path.join(ROOT, 'sidecars', req)));
       assert.ok(runtime.some((i) => i.op === 'RUN' && i.args.includes(`sidecars/${req}`)), `${req} is never installed`);
     }

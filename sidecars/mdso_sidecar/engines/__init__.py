@@ -16,6 +16,7 @@ ENGINES: dict[str, type[Engine] | str] = {
     "nanonets": "nanonets:NanonetsEngine",
     "olmocr": "olmocr:OlmocrEngine",
     "marker": "marker:MarkerEngine",
+    "rapidocr": "rapidocr:RapidocrEngine",
 }
 
 

@@ -1,5 +1,6 @@
 """Tesseract through tesserocr: models stay loaded in-process, one API per worker thread, pages read in
-parallel (tesserocr releases the GIL while recognising). Pages are turned upright with Tesseract's OSD.
+parallel (tesserocr releases the GIL while recognising). Pages are turned upright with Tesseract's OSD
+(orientation.py), phone photos straightened (photo.py), lines regrouped by row (reading_order.py).
 """
 
 from __future__ import annotations
@@ -19,24 +20,12 @@ from ..intake import RenderPolicy, TextLayer
 from ..log import get_logger
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
+from .orientation import Orienter
 from .photo import flatten_photo
 from .reading_order import Line, rows_text
 
 log = get_logger(__name__)
 
-# OSD's orientation confidence on real text measured 5.7-9.3 (the fixture at 77-300 dpi, turned
-# 90/180/270), while pages of shapes without text score below 1. 3.0 sits between the two with margin
-# on each side: most scans are upright, so turning an upright page on a weak guess costs more than
-# leaving a rare rotated one as is.
-OSD_MIN_CONFIDENCE = 3.0
-# OSD needs far fewer pixels than recognition: at ~2000 px (170 dpi A4) it reads as well and 2x faster.
-OSD_MAX_SIDE = 2000
-# Below this share of dark pixels (on a copy INK_SIDE px long) a page is blank or nearly (a page
-# number, a stamp): OSD would only guess, so it is skipped. At 1000 px a page of text measures
-# 0.014-0.03, one line of text 0.0004, a page number 0.0001. (At 400 px, 9 pt text fades to grey: a
-# half-filled page measured 0.0014 and was never turned upright.)
-OSD_MIN_INK = 0.002
-INK_SIDE = 1000
 # Before recognition the page's grey levels are stretched: the darkest 1 % of pixels become black and
 # the brightest pixel white (grey paper, faded toner, JPEG haze). Tesseract's LSTM reads the grey line
 # images, so contrast reaches recognition, not only binarisation. Measured in-process on the eval pages
@@ -73,15 +62,6 @@ def _tesseract_version() -> str:
     return first.rsplit(maxsplit=1)[-1]
 
 
-def _ink_share(image: Image.Image) -> float:
-    """Share of dark pixels, measured on a thumbnail (cheap)."""
-    thumb = image.convert("L")
-    thumb.thumbnail((INK_SIDE, INK_SIDE))
-    histogram = thumb.histogram()
-    total = sum(histogram) or 1
-    return sum(histogram[:128]) / total
-
-
 class TesseractEngine(Engine):
     name = "tesseract"
     # 300 dpi is Tesseract's sweet spot for A4 scans: on the bench's 6-page scanned quote (7 pt legal
@@ -108,7 +88,7 @@ class TesseractEngine(Engine):
         self.default_lang = settings.tesseract.lang
         self.version = _tesseract_version()
         self._installed: list[str] = []
-        self._osd = False
+        self._orienter = Orienter(self.tessdata)
         # Per thread: {lang: API}. A PyTessBaseAPI must never be used by two threads at once.
         self._local = threading.local()
 
@@ -138,12 +118,7 @@ class TesseractEngine(Engine):
                 f"(installed: {', '.join(self._installed) or 'none'}); {fix}, or set TESSERACT_LANG "
                 "to installed languages"
             )
-        self._osd = "osd" in self._installed
-        if not self._osd:
-            log.warning(
-                "osd.traineddata missing: rotated pages will not be turned upright",
-                extra={"tessdata": str(self.tessdata)},
-            )
+        self._orienter.check()
         # Initialise once here so damaged language files are reported now, not on the first request.
         try:
             api = PyTessBaseAPI(path=str(self.tessdata), lang=self.default_lang, oem=OEM.LSTM_ONLY)
@@ -221,40 +196,14 @@ class TesseractEngine(Engine):
             apis = self._local.apis = {}
         api = apis.get(lang)
         if api is None:
-            if lang == "osd":
-                api = PyTessBaseAPI(path=str(self.tessdata), lang="osd", psm=PSM.OSD_ONLY)
-            else:
-                api = PyTessBaseAPI(path=str(self.tessdata), lang=lang, oem=OEM.LSTM_ONLY, psm=PSM.AUTO)
+            api = PyTessBaseAPI(path=str(self.tessdata), lang=lang, oem=OEM.LSTM_ONLY, psm=PSM.AUTO)
             apis[lang] = api
         return api
-
-    def _upright(self, image: Image.Image) -> tuple[Image.Image, int]:
-        """The image turned upright when OSD is confident, and the clockwise degrees it was turned."""
-        if not self._osd or _ink_share(image) < OSD_MIN_INK:
-            return image, 0
-        probe = image
-        if max(image.size) > OSD_MAX_SIDE:
-            probe = image.copy()
-            probe.thumbnail((OSD_MAX_SIDE, OSD_MAX_SIDE), Image.Resampling.BILINEAR)
-        osd = self._api("osd")
-        try:
-            osd.SetImage(probe)
-            found = osd.DetectOrientationScript()
-        finally:
-            osd.Clear()
-        if not found:
-            return image, 0
-        # orient_deg: how far the content is turned clockwise; PIL's rotate() turns counter-clockwise,
-        # so rotate(orient_deg) undoes it, i.e. the page is turned (360 - orient_deg) clockwise.
-        degrees = int(found["orient_deg"]) % 360
-        if degrees == 0 or float(found["orient_conf"]) < OSD_MIN_CONFIDENCE:
-            return image, 0
-        return image.rotate(degrees, expand=True, fillcolor="white"), (360 - degrees) % 360
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         # A phone photo of a sheet on a desk: the sheet straightened and evenly lit (photo.py).
         sheet = flatten_photo(image)
-        upright, rotation = self._upright(image if sheet is None else sheet)
+        upright, rotation = self._orienter.upright(image if sheet is None else sheet)
         stretched = _stretch_contrast(upright)
         api = self._api(options.get("lang", self.default_lang))
         try:
