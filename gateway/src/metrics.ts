@@ -1,75 +1,18 @@
-// Prometheus metrics (prom-client), aggregated across the node:cluster workers with prom-client's
-// AggregatorRegistry: each worker counts its own requests in a private registry; the primary, asked
-// over IPC by the worker serving GET /metrics (the primary does not listen on PORT), collects every
-// worker's registry (summing counters and histograms) and appends its own gauges, computed at scrape
-// time from the health snapshot (sidecar state, restarts, queue, GPU memory).
+// Prometheus metrics (prom-client), aggregated across the node:cluster workers
+// with prom-client's AggregatorRegistry: each worker counts its own requests (worker/worker-metrics.ts,
+// a private registry); the primary, asked over IPC by the worker
+// serving GET /metrics (the primary does not listen on PORT), collects every worker's counts (summing
+// counters and histograms) and appends its own gauges, computed at scrape time from the health
+// snapshot (sidecar state, restarts, queue, GPU memory).
 //
 // Labels are bounded sets only: service (an enabled service's name, else ""), route (the express
 // route pattern, never the raw path), status code, page source. Never a request id, a file name or
 // a key.
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { HealthSnapshot, SidecarState } from './snapshot.js';
-
-export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 const GB = 1024 ** 3;
 const SIDECAR_STATES: readonly SidecarState[] = ['starting', 'ready', 'unavailable', 'restarting', 'failed', 'stopped'];
-
-/** One worker's metrics; registered with prom-client's cluster aggregation at creation. */
-export class WorkerMetrics {
-  readonly registry = new Registry();
-  readonly requests: Counter<'route' | 'service' | 'status'>;
-  readonly duration: Histogram<'route' | 'service'>;
-  readonly pages: Counter<'service' | 'source'>;
-  readonly failedPages: Counter<'service'>;
-  readonly documents: Counter<'service'>;
-  readonly uploadBytes: Counter<'service'>;
-
-  constructor() {
-    const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'mdso_http_requests_total',
-      help: 'HTTP requests answered, by route pattern, OCR service ("" outside /ocr) and status code (499: client went away).',
-      labelNames: ['route', 'service', 'status'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'mdso_http_request_duration_seconds',
-      help: 'Time from request to answer, by route pattern and OCR service.',
-      labelNames: ['route', 'service'],
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
-      registers,
-    });
-    this.pages = new Counter({
-      name: 'mdso_pages_total',
-      help: 'Pages returned by successful OCR requests, by service and source (ocr, text-layer, fallback:tesseract). Pages per second: rate(mdso_pages_total[5m]).',
-      labelNames: ['service', 'source'],
-      registers,
-    });
-    this.failedPages = new Counter({
-      name: 'mdso_failed_pages_total',
-      help: 'Pages that could not be read inside otherwise successful answers (listed in failed_pages).',
-      labelNames: ['service'],
-      registers,
-    });
-    this.documents = new Counter({
-      name: 'mdso_documents_total',
-      help: 'Documents OCRed successfully (200 answers), by service.',
-      labelNames: ['service'],
-      registers,
-    });
-    this.uploadBytes = new Counter({
-      name: 'mdso_upload_bytes_total',
-      help: 'Bytes of uploaded files streamed to a sidecar, by service.',
-      labelNames: ['service'],
-      registers,
-    });
-    // Constructing an AggregatorRegistry installs prom-client's IPC listener in this worker: the
-    // primary's clusterMetrics() then receives this registry's values.
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([this.registry]);
-  }
-}
 
 /** The primary's side: its own gauges plus every worker's registry, summed. */
 export class PrimaryMetrics {

@@ -69,7 +69,9 @@ export async function postToSidecar(options: {
   let body: unknown;
   try {
     body = await res.body.json();
-  } catch {
+  } catch (err) {
+    // The sidecar went away mid-answer: that is its crash, not an answer to validate.
+    if (isConnectionError(err)) throw err;
     body = undefined;
   }
   return { status: res.statusCode, headers: res.headers, body };

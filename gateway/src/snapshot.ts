@@ -46,15 +46,24 @@ export interface HealthSnapshot {
   updatedAt: number;
 }
 
+/**
+ * The environment variable through which the primary hands its validated Config (JSON) to the
+ * workers, so that they need neither the configuration schema (zod) nor dotenv.
+ */
+export const WORKER_CONFIG_ENV = 'MDSO_WORKER_CONFIG';
+
+/** What a worker may ask the primary for: the summed metrics, or the OpenAPI document (JSON). */
+export type PrimaryQuestion = 'metrics' | 'openapi';
+
 /** Messages exchanged between the primary and its workers. */
 export type PrimaryToWorker =
   | { type: 'snapshot'; snapshot: HealthSnapshot }
   | { type: 'shutdown' }
-  | { type: 'metrics'; id: number; text: string | null; error?: string };
-export type WorkerToPrimary = { type: 'recycle-me' } | { type: 'metrics-request'; id: number };
+  | { type: 'answer'; id: number; text: string | null; error?: string };
+export type WorkerToPrimary = { type: 'recycle-me' } | { type: 'ask'; what: PrimaryQuestion; id: number };
 
-const PRIMARY_TO_WORKER = new Set(['snapshot', 'shutdown', 'metrics']);
-const WORKER_TO_PRIMARY = new Set(['recycle-me', 'metrics-request']);
+const PRIMARY_TO_WORKER = new Set(['snapshot', 'shutdown', 'answer']);
+const WORKER_TO_PRIMARY = new Set(['recycle-me', 'ask']);
 
 export function isPrimaryToWorker(msg: unknown): msg is PrimaryToWorker {
   return typeof msg === 'object' && msg !== null && PRIMARY_TO_WORKER.has(String((msg as { type?: unknown }).type));

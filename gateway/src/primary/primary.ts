@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { PrimaryMetrics } from '../metrics.js';
-import type { PrimaryToWorker } from '../snapshot.js';
+import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV } from '../snapshot.js';
 import { HealthPoller } from './health-poller.js';
 import { SidecarSupervisor } from './sidecar-supervisor.js';
 import { WorkerPool } from './worker-pool.js';
@@ -29,6 +29,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
 
   const runDir = prepareRunDir(config.runDir);
   workerEnv.RUN_DIR = runDir;
+  // The workers take this Config as it is (generated key and run directory included).
+  workerEnv[WORKER_CONFIG_ENV] = JSON.stringify({ ...config, runDir });
   logger.info('starting', { services: config.services.map((s) => s.name), workers: config.workers, port: config.port });
 
   const supervisors = config.services.map((s) => new SidecarSupervisor(s, config, runDir, logger));
@@ -60,7 +62,20 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     () => poller.snapshot(),
     () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead()).length,
   );
-  pool = new WorkerPool(config.workers, workerEnv, logger, current, () => metrics.text());
+  // The OpenAPI document is built here, once, on the first request for it: workers do not load
+  // its generator (zod's JSON Schema export).
+  let openapi: Promise<string> | null = null;
+  const answer = (what: PrimaryQuestion): Promise<string> => {
+    if (what === 'metrics') return metrics.text();
+    openapi ??= import('../worker/openapi.js')
+      .then(({ buildOpenApi }) => JSON.stringify(buildOpenApi(config)))
+      .catch((err: unknown) => {
+        openapi = null;
+        throw err;
+      });
+    return openapi;
+  };
+  pool = new WorkerPool(config.workers, workerEnv, logger, current, answer);
   pool.start();
   const states = Object.fromEntries(supervisors.map((s) => [s.name, s.status().state]));
   logger.info(`listening on http://${config.host}:${config.port}`, { sidecars: states });

@@ -3,7 +3,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
-import { isWorkerToPrimary, type PrimaryToWorker } from '../snapshot.js';
+import { isWorkerToPrimary, type PrimaryQuestion, type PrimaryToWorker } from '../snapshot.js';
 
 const QUICK_EXIT_MS = 5000;
 /** Measured with `npm run bench` (docs/BENCHMARKS.md): ~20 MB less per worker, 100 MB upload +35 MB. */
@@ -19,8 +19,8 @@ export class WorkerPool {
     private readonly env: Record<string, string>,
     private readonly logger: Logger,
     private readonly currentMessage: () => PrimaryToWorker,
-    /** Aggregated Prometheus text for a worker answering GET /metrics. */
-    private readonly metricsText: () => Promise<string>,
+    /** What a worker asks for: the aggregated Prometheus text (GET /metrics), the OpenAPI document. */
+    private readonly answer: (what: PrimaryQuestion) => Promise<string>,
   ) {}
 
   start(): void {
@@ -58,10 +58,10 @@ export class WorkerPool {
     worker.on('message', (msg: unknown) => {
       if (!isWorkerToPrimary(msg)) return;
       if (msg.type === 'recycle-me') this.recycle(worker);
-      else if (msg.type === 'metrics-request') {
-        this.metricsText().then(
-          (text) => send(worker, { type: 'metrics', id: msg.id, text }),
-          (err: unknown) => send(worker, { type: 'metrics', id: msg.id, text: null, error: err instanceof Error ? err.message : String(err) }),
+      else if (msg.type === 'ask') {
+        this.answer(msg.what).then(
+          (text) => send(worker, { type: 'answer', id: msg.id, text }),
+          (err: unknown) => send(worker, { type: 'answer', id: msg.id, text: null, error: err instanceof Error ? err.message : String(err) }),
         );
       }
     });

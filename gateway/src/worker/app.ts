@@ -3,22 +3,23 @@
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { WorkerMetrics } from '../metrics.js';
 import { apiKeyAuth } from './auth.js';
+import { docsRouter } from './docs-routes.js';
 import { errorHandler, notFound } from './error-handler.js';
-import { type PrimaryMetricsClient, metricsRoute, observeRequests } from './metrics-route.js';
+import { metricsRoute, observeRequests } from './metrics-route.js';
 import { ocrRoute } from './ocr-route.js';
-import { docsRouter } from './openapi.js';
+import type { PrimaryClient } from './primary-client.js';
 import { accessLog, requestContext, securityHeaders } from './request-context.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import { healthRoute, livezRoute, readyzRoute, servicesRoute } from './status-routes.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 export function createApp(
   config: Config,
   logger: Logger,
   store: SnapshotStore,
   metrics: WorkerMetrics,
-  metricsClient: PrimaryMetricsClient,
+  primary: PrimaryClient,
 ): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -32,11 +33,11 @@ export function createApp(
   app.get('/livez', livezRoute);
   app.get('/readyz', readyzRoute(store));
   // The API's description reveals no data: open, like the probes.
-  app.use(docsRouter(config));
-  if (config.metricsPublic) app.get('/metrics', metricsRoute(metricsClient));
+  app.use(docsRouter(primary));
+  if (config.metricsPublic) app.get('/metrics', metricsRoute(primary));
 
   app.use(apiKeyAuth(config.apiKeys));
-  if (!config.metricsPublic) app.get('/metrics', metricsRoute(metricsClient));
+  if (!config.metricsPublic) app.get('/metrics', metricsRoute(primary));
   app.get('/health', healthRoute(config, store));
   app.get('/services', servicesRoute(store));
   app.post('/ocr/:service', ...ocrRoute(config, store, metrics));

@@ -2,60 +2,15 @@
 // summed, plus the primary's sidecar gauges; and the middleware counting this worker's requests.
 import type { NextFunction, Request, Response } from 'express';
 import { ServiceUnavailable } from '../errors.js';
-import { METRICS_CONTENT_TYPE, type WorkerMetrics } from '../metrics.js';
-import type { PrimaryToWorker, WorkerToPrimary } from '../snapshot.js';
+import type { PrimaryClient } from './primary-client.js';
 import { contextOf } from './request-context.js';
+import { METRICS_CONTENT_TYPE, type WorkerMetrics } from './worker-metrics.js';
 
-const METRICS_TIMEOUT_MS = 10_000;
-
-type MetricsMessage = Extract<PrimaryToWorker, { type: 'metrics' }>;
-
-/** Pending metrics requests to the primary, matched to its answers by id. */
-export class PrimaryMetricsClient {
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
-
-  constructor(private readonly sendToPrimary: (msg: WorkerToPrimary) => boolean) {}
-
-  onMessage(msg: MetricsMessage): void {
-    const waiter = this.pending.get(msg.id);
-    if (waiter === undefined) return;
-    this.pending.delete(msg.id);
-    if (msg.text !== null) waiter.resolve(msg.text);
-    else waiter.reject(new Error(msg.error ?? 'the primary could not collect the metrics'));
-  }
-
-  request(): Promise<string> {
-    const id = this.nextId++;
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`no answer from the primary within ${METRICS_TIMEOUT_MS / 1000} s`));
-      }, METRICS_TIMEOUT_MS);
-      this.pending.set(id, {
-        resolve: (text) => {
-          clearTimeout(timer);
-          resolve(text);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-      if (!this.sendToPrimary({ type: 'metrics-request', id })) {
-        this.pending.delete(id);
-        clearTimeout(timer);
-        reject(new Error('no IPC channel to the primary'));
-      }
-    });
-  }
-}
-
-export function metricsRoute(client: PrimaryMetricsClient) {
+export function metricsRoute(client: PrimaryClient) {
   return async (_req: Request, res: Response): Promise<void> => {
     let text: string;
     try {
-      text = await client.request();
+      text = await client.request('metrics');
     } catch (err) {
       throw new ServiceUnavailable(`Metrics could not be collected: ${err instanceof Error ? err.message : String(err)}.`, 5);
     }

@@ -4,6 +4,9 @@
 import { BadOption } from '../errors.js';
 import type { ServiceName } from '../services.js';
 
+/** Between the pages in the answer's `text` (per-page text with `pages=true`). */
+export const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
+
 export interface OcrOptions {
   /** Include the per-page list in the answer (`pages=true`). */
   includePages: boolean;

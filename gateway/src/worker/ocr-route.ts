@@ -3,7 +3,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import type { Config } from '../config.js';
-import type { WorkerMetrics } from '../metrics.js';
 import type { ServiceName } from '../services.js';
 import { ApiError, BadRequest, FileTooLarge, GatewayTimeout, ServiceNotFound, ServiceUnavailable, SidecarError } from '../errors.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
@@ -11,12 +10,11 @@ import type { SidecarStatus } from '../snapshot.js';
 import type { OcrAnswer } from './api-schemas.js';
 import { sendError } from './error-handler.js';
 import { OcrExchange } from './ocr-exchange.js';
-import { parseOcrOptions } from './ocr-options.js';
+import { PAGE_BREAK, parseOcrOptions } from './ocr-options.js';
 import { contextOf } from './request-context.js';
 import { SidecarStorage } from './sidecar-storage.js';
 import type { SnapshotStore } from './snapshot-store.js';
-
-export const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 /** Room for the multipart envelope around the file when judging Content-Length. */
 const MULTIPART_SLACK_BYTES = 64 * 1024;

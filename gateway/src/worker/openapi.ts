@@ -1,11 +1,8 @@
 // The OpenAPI 3.1 document of the gateway, generated from the definitions the gateway itself uses:
 // answer shapes from api-schemas.ts (zod → JSON Schema), query options from ocr-options.ts, services
-// from services.ts, error types and statuses from errors.ts. Served at /openapi.json; /docs renders
-// it with swagger-ui-dist's static assets (served from node_modules, no CDN).
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import express, { type Request, type Response, type Router } from 'express';
+// from services.ts, error types and statuses from errors.ts. Built by the primary, once, when a
+// worker first asks for it (docs-routes.ts serves it at /openapi.json and renders it at /docs):
+// the workers never load zod.
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import {
@@ -32,8 +29,7 @@ import {
   SidecarHealthSchema,
 } from './api-schemas.js';
 import { errorBody } from './error-handler.js';
-import { OCR_OPTIONS } from './ocr-options.js';
-import { PAGE_BREAK } from './ocr-route.js';
+import { OCR_OPTIONS, PAGE_BREAK } from './ocr-options.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -252,55 +248,4 @@ export function buildOpenApi(config: Config): JsonObject {
       },
     },
   };
-}
-
-const DOCS_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
-
-const DOCS_HTML = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>mdso-ocr API</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script src="/docs/init.js"></script>
-</body>
-</html>
-`;
-
-const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });\n`;
-
-const SWAGGER_ASSETS = new Set(['swagger-ui.css', 'swagger-ui-bundle.js']);
-
-/** GET /openapi.json and /docs (+ its assets): open, they reveal no data. */
-export function docsRouter(config: Config): Router {
-  const router = express.Router();
-  const document = JSON.stringify(buildOpenApi(config));
-  const dist = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-  const assets = new Map<string, { type: string; body: Buffer }>();
-  for (const name of SWAGGER_ASSETS) {
-    assets.set(name, { type: name.endsWith('.css') ? 'text/css' : 'text/javascript', body: readFileSync(path.join(dist, name)) });
-  }
-  assets.set('init.js', { type: 'text/javascript', body: Buffer.from(DOCS_INIT) });
-
-  router.get('/openapi.json', (_req: Request, res: Response) => {
-    res.type('application/json').send(document);
-  });
-  router.get(['/docs', '/docs/'], (_req: Request, res: Response) => {
-    res.setHeader('Content-Security-Policy', DOCS_CSP);
-    res.type('text/html').send(DOCS_HTML);
-  });
-  router.get('/docs/:asset', (req: Request, res: Response, next) => {
-    const asset = assets.get(String(req.params.asset));
-    if (asset === undefined) return next();
-    res.setHeader('Content-Security-Policy', DOCS_CSP);
-    // The assets change only with the swagger-ui-dist version: cacheable, unlike API answers.
-    res.setHeader('Cache-Control', 'public, max-age=86400');
-    res.type(asset.type).send(asset.body);
-  });
-  return router;
 }

@@ -5,15 +5,16 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeSidecarAgents } from '../sidecar-client.js';
 import { isPrimaryToWorker, type WorkerToPrimary } from '../snapshot.js';
-import { WorkerMetrics } from '../metrics.js';
 import { createApp } from './app.js';
-import { PrimaryMetricsClient } from './metrics-route.js';
+import { PrimaryClient } from './primary-client.js';
 import { SnapshotStore } from './snapshot-store.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const store = new SnapshotStore();
   const metrics = new WorkerMetrics();
-  const metricsClient = new PrimaryMetricsClient((msg: WorkerToPrimary) => process.send?.(msg) ?? false);
+  metrics.listen();
+  const primary = new PrimaryClient((msg: WorkerToPrimary) => process.send?.(msg) ?? false);
   let server: Server | null = null;
   let draining = false;
   const open = new Set<ServerResponse>();
@@ -38,7 +39,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   process.on('message', (msg: unknown) => {
     if (!isPrimaryToWorker(msg)) return;
     if (msg.type === 'snapshot') store.update(msg.snapshot);
-    else if (msg.type === 'metrics') metricsClient.onMessage(msg);
+    else if (msg.type === 'answer') primary.onMessage(msg);
     else drain('asked by the primary');
   });
   // The primary orders shutdown; a signal sent to the whole group (Ctrl-C) must not cut requests.
@@ -47,7 +48,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   process.on('disconnect', () => drain('primary went away'));
 
   await store.ready();
-  const app = createApp(config, logger, store, metrics, metricsClient);
+  const app = createApp(config, logger, store, metrics, primary);
 
   let answered = 0;
   let recycleAsked = false;
