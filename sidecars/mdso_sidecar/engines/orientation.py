@@ -61,12 +61,15 @@ class Orienter:
 
     def upright(self, image: Image.Image) -> tuple[Image.Image, int]:
         """The image turned upright when OSD is confident, and the clockwise degrees it was turned."""
-        if not self.available or ink_share(image) < OSD_MIN_INK:
+        if not self.available:
             return image, 0
         probe = image
         if max(image.size) > OSD_MAX_SIDE:
             probe = image.copy()
             probe.thumbnail((OSD_MAX_SIDE, OSD_MAX_SIDE), Image.Resampling.BILINEAR)
+        # The ink is measured on the probe (shrunk again to INK_SIDE): one pass over the full page.
+        if ink_share(probe) < OSD_MIN_INK:
+            return image, 0
         osd = self._api()
         try:
             osd.SetImage(probe)

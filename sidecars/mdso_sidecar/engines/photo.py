@@ -158,7 +158,7 @@ def even_light(grey: Grey) -> Grey:
 def flatten_photo(image: Image.Image) -> Image.Image | None:
     """The page of a photo, straightened and evenly lit (grey), or None when it is not a photo of a
     page against a darker surround."""
-    grey = np.asarray(image.convert("L"))
+    grey = np.asarray(image if image.mode == "L" else image.convert("L"))
     sheet = find_sheet(grey)
     if sheet is None:
         return None
