@@ -1,0 +1,63 @@
+"""What a reading says about a page's orientation: for every page of the eval inputs (run `npm run eval`
+first; run/eval/inputs) and of the bench inputs (run/bench), read as it comes and turned 90 and 180
+degrees, prints Tesseract's mean word confidence, the share of words of 3+ letters found in the
+dictionary, the block layout and whether engines/tesseract.reads_upright() takes the reading as proof
+that the page is upright. The thresholds in engines/tesseract.py (UPRIGHT_*) come from this table.
+
+Run with the sidecar's venv: .venv/bin/python scripts/upright_study.py [folder ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "sidecars"))
+
+from mdso_sidecar.engines.photo import flatten_photo
+from mdso_sidecar.engines.tesseract import (
+    TesseractEngine,
+    _stretch_contrast,
+    reads_upright,
+)
+from mdso_sidecar.intake import DocumentKind, open_document
+from mdso_sidecar.settings import load_settings
+from tesserocr import OEM, PSM, RIL, PyTessBaseAPI, iterate_level  # type: ignore[import-untyped]
+
+KINDS = {".pdf": DocumentKind.PDF, ".tif": DocumentKind.TIFF, ".jpg": DocumentKind.JPEG, ".png": DocumentKind.PNG}
+
+
+def main() -> None:
+    folders = [Path(arg) for arg in sys.argv[1:]] or [ROOT / "run" / "eval" / "inputs", ROOT / "run" / "bench"]
+    settings = load_settings("tesseract", {"OCR_THREADS": "1"})
+    api = PyTessBaseAPI(path=str(settings.tesseract.tessdata), lang=settings.tesseract.lang,
+                        oem=OEM.LSTM_ONLY, psm=PSM.AUTO)
+    print("| file | page | turned | mean conf | dictionary words | blocks (orientation, direction, order) | proof of upright |")
+    print("|---|---|---|---|---|---|---|")
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            kind = KINDS.get(path.suffix.lower())
+            if kind is None or path.stat().st_size > 50_000_000:
+                continue
+            document = open_document(path, kind)
+            for number in range(1, min(document.page_count, 2) + 1):
+                image = document.render(number, TesseractEngine.render_policy)
+                image = flatten_photo(image) or image
+                for turn in (0, 90, 180):
+                    api.SetImage(_stretch_contrast(image.rotate(turn, expand=True)))
+                    api.Recognize()
+                    words = [w for w in iterate_level(api.GetIterator(), RIL.WORD)
+                             if sum(c.isalpha() for c in (w.GetUTF8Text(RIL.WORD) or "")) >= 3]
+                    in_dictionary = sum(bool(w.WordIsFromDictionary()) for w in words)
+                    blocks = {tuple(int(v) for v in b.Orientation()[:3])
+                              for b in iterate_level(api.GetIterator(), RIL.BLOCK)}
+                    print(f"| {path.name} | {number} | {turn} | {api.MeanTextConf()} | "
+                          f"{in_dictionary}/{len(words)} = {in_dictionary / max(len(words), 1):.2f} | "
+                          f"{sorted(blocks)} | {reads_upright(api)} |", flush=True)
+                    api.Clear()
+            document.close()
+
+
+if __name__ == "__main__":
+    main()
