@@ -8,19 +8,6 @@ import { isWorkerToPrimary, type PrimaryQuestion, type PrimaryToWorker } from '.
 const QUICK_EXIT_MS = 5000;
 /** Measured with `npm run bench` (docs/BENCHMARKS.md): ~20 MB less per worker, 100 MB upload +35 MB. */
 const WORKER_V8_FLAGS = ['--max-semi-space-size=1'];
-/**
- * glibc malloc for the workers, unless set in the environment already: one arena (a worker runs its
- * JavaScript on one thread; V8's and libuv's helper threads otherwise each keep an arena of their own)
- * and fixed trim/mmap thresholds, so memory freed after an upload goes back to the system instead of
- * the dynamic threshold keeping it. Measured with 4 workers after the same OCR requests (4 starts
- * each): 68.5 MB RSS a worker instead of 73.8, and no more workers left at 80-100 MB.
- * Other C libraries ignore these variables.
- */
-const WORKER_MALLOC_ENV: Record<string, string> = {
-  MALLOC_ARENA_MAX: '1',
-  MALLOC_TRIM_THRESHOLD_: '131072',
-  MALLOC_MMAP_THRESHOLD_: '131072',
-};
 
 export class WorkerPool {
   private stopping = false;
@@ -63,8 +50,7 @@ export class WorkerPool {
   }
 
   private fork(): Worker {
-    const malloc = Object.entries(WORKER_MALLOC_ENV).filter(([name]) => process.env[name] === undefined);
-    const worker = cluster.fork({ ...Object.fromEntries(malloc), ...this.env });
+    const worker = cluster.fork(this.env);
     const startedAt = Date.now();
     worker.once('online', () => send(worker, this.currentMessage()));
     // IPC to a worker that is exiting fails; its exit is handled by onExit, not by crashing here.
