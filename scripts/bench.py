@@ -207,7 +207,7 @@ def ocr_direct(conn: http.client.HTTPConnection, raw: bytes) -> dict[str, Any]:
 
 
 def dpi_study(inputs: bench_inputs.Inputs) -> None:
-    say("## DPI / scale policy (in-process, 1 thread, engine's own render + OSD + recognition)")
+    say("## DPI / scale policy (in-process, 1 thread, the engine's own render and page reading)")
     variants = ["200", "250", "300"]
     # interleaved: 200 250 300 300 250 200
     order = variants + variants[::-1]
@@ -395,6 +395,20 @@ def memory(inputs: bench_inputs.Inputs) -> None:
     say(f"WORKERS=4 adds {added(2):.0f} MB RSS ({added(3):.0f} MB PSS) over WORKERS=1 "
         f"(mean of 2 starts each); the Node processes alone (primary + workers): {added(5):.0f} MB RSS "
         f"({added(6):.0f} MB PSS)")
+    say("")
+    say("Floor: RSS of a Node process that only loads the worker's libraries (same node, same flags, idle 2 s)")
+    say("| loads | RSS MB |")
+    say("|---|---|")
+    for label, modules in (("nothing", []), ("express", ["express"]),
+                           ("express, multer, winston", ["express", "multer", "winston"]),
+                           ("express, multer, winston, undici, prom-client",
+                            ["express", "multer", "winston", "undici", "prom-client"])):
+        script = "".join(f"require('{m}');" for m in modules) + (
+            "setTimeout(() => console.log(require('fs').readFileSync('/proc/self/status', 'utf8')"
+            ".match(/VmRSS:\\s+(\\d+)/)[1]), 2000);")
+        out = subprocess.run(["node", "--max-semi-space-size=1", "-e", script], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+        say(f"| {label} | {int(out) / 1024:.1f} |")
     say("")
 
 

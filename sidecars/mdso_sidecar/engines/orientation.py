@@ -1,7 +1,9 @@
 """Pages turned 90/180/270 degrees, turned upright with Tesseract's orientation detection (OSD).
 
-Shared by the engines that have no page orientation step of their own (tesseract, rapidocr). Needs
-osd.traineddata in the tessdata directory; without it pages are read as they come, with a warning.
+Shared by the engines that have no page orientation step of their own (tesseract, rapidocr). rapidocr
+asks about every page before reading it; tesseract reads first and asks only about the pages whose
+reading does not prove them upright (tesseract.reads_upright). Needs osd.traineddata in the tessdata
+directory; without it pages are read as they come, with a warning.
 """
 
 from __future__ import annotations

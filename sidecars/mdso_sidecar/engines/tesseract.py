@@ -1,6 +1,7 @@
 """Tesseract through tesserocr: models stay loaded in-process, one API per worker thread, pages read in
-parallel (tesserocr releases the GIL while recognising). Pages are turned upright with Tesseract's OSD
-(orientation.py), phone photos straightened (photo.py), lines regrouped by row (reading_order.py).
+parallel (tesserocr releases the GIL while recognising). Pages whose reading does not prove them upright
+are turned with Tesseract's OSD and read again (orientation.py), phone photos straightened (photo.py),
+lines regrouped by row (reading_order.py).
 """
 
 from __future__ import annotations
@@ -71,14 +72,15 @@ def _tesseract_version() -> str:
 
 class TesseractEngine(Engine):
     name = "tesseract"
-    # 300 dpi is Tesseract's sweet spot for A4 scans: on the bench's 6-page scanned quote (7 pt legal
-    # footer included) 200 dpi read 1.26x faster but with a slightly higher CER (2.79% vs 2.71%,
-    # digits 0.86% vs 0.81%), 250 dpi was no better than either (docs/BENCHMARKS.md). Small images
-    # (screenshots, crops) are upscaled towards 150 dpi-for-A4 (1754 px long side): the 636 px fixture
-    # reads right either way, but only the upscaled render keeps typographic apostrophes. Phone photos
-    # are brought down to 3000 px (~250 dpi for a page filling the frame): on the bench's 12 MP photo
-    # that read 1.3x faster than 4000 px and with a lower CER (2.25% vs 3.00%); 2000 px lost accuracy
-    # (4.12%). Grey is enough: Tesseract binarises, and it is a third of RGB's memory.
+    # Render scale, measured with scripts/scale_study.py (docs/BENCHMARKS.md; the eval's generated quotes,
+    # two seeds, one thread). Scans: 300 dpi reads the numbers best (numeric-token recall 0.972, CER
+    # 0.93 %) for 0.86 s a page; 250 dpi 0.954 / 1.37 % for 0.77 s, 200 dpi 0.941 / 1.72 % for 0.72 s.
+    # Small images (screenshots, crops) are upscaled towards 150 dpi-for-A4 (1754 px long side): the
+    # 636 px fixture reads right either way, but only the upscaled render keeps typographic apostrophes.
+    # Phone photos (12 MP) are brought down to 3000 px: over 10 photos 2500 px read a little better (recall
+    # 0.942 vs 0.923) and 15 % faster, but the eval's own 4 photos read worse at 2500 (0.962 vs 0.993),
+    # 4000 px no better than either and 10 % slower, 2000 px worst (0.921). Grey is enough: Tesseract
+    # binarises, and it is a third of RGB's memory.
     render_policy = RenderPolicy(
         pdf_dpi=300,
         max_side=10_000,
