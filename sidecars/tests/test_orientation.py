@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from mdso_sidecar.engines.base import EngineOptions
 from mdso_sidecar.engines.tesseract import TesseractEngine
 from mdso_sidecar.pipeline import Pipeline
 
@@ -87,3 +88,26 @@ def test_page_of_figures_still_goes_to_osd(tmp_path: Path) -> None:
     assert engine.osd_calls == 1
     assert read.rotation == 0
     assert "1200,00 5,5 % 66,00 1266,00 75011 526 018 159 08300" in read.text
+
+
+def test_document_fed_upside_down_is_read_once_a_page_after_the_first(tmp_path: Path) -> None:
+    """A fax fed upside down: the first page is read, found not upright, turned and read again; after
+    it, OSD comes first and each page is read once (one reading thread, so pages come in order)."""
+    reads = 0
+
+    class Counting(_CountingOsd):
+        def _read(self, page: Image.Image, options: EngineOptions) -> tuple[str, bool]:
+            nonlocal reads
+            reads += 1
+            return super()._read(page, options)
+
+    engine = make_engine(Counting, OCR_THREADS="1")
+    assert isinstance(engine, Counting)
+    pages = [_last_page().rotate(180, fillcolor=238) for _ in range(3)]
+    path = tmp_path / "fax.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:], dpi=(300, 300))
+    result = run(Pipeline(engine, max_pages=5), path)
+    assert [page.rotation for page in result.pages] == [180, 180, 180]
+    assert all("Total TTC 15 803,90" in page.text.splitlines() for page in result.pages)
+    assert engine.osd_calls == 3
+    assert reads == 4

@@ -214,14 +214,23 @@ class TesseractEngine(Engine):
         sheet = flatten_photo(image)
         page = image if sheet is None else sheet
         meta = None if sheet is None else {"photo": "sheet straightened and evenly lit"}
-        # Read first; ask OSD only when the reading does not prove the page upright (reads_upright):
-        # most pages are, and OSD costs ~0.3 s a page. A turned page is then read a second time.
-        text, upright = self._read(page, options)
-        rotation = 0
-        if not upright:
-            turned, rotation = self._orienter.upright(page)
-            if rotation:
-                text, _ = self._read(turned, options)
+        if getattr(self._local, "last_turned", False):
+            # The last page this thread read was turned: a document scanned sideways or fed upside
+            # down usually is throughout, so OSD first, as for every page before reads_upright (if the
+            # next page is another request's upright one, it pays one OSD: time, not a wrong turn).
+            page, rotation = self._orienter.upright(page)
+            text, _ = self._read(page, options)
+        else:
+            # Read first; ask OSD only when the reading does not prove the page upright
+            # (reads_upright): most pages are, and OSD costs ~0.3 s a page. A turned page is then
+            # read a second time.
+            text, upright = self._read(page, options)
+            rotation = 0
+            if not upright:
+                turned, rotation = self._orienter.upright(page)
+                if rotation:
+                    text, _ = self._read(turned, options)
+        self._local.last_turned = rotation != 0
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
         return PageText(text=text.strip("\n\f "), rotation=rotation, meta=meta)
 
