@@ -111,3 +111,31 @@ def test_document_fed_upside_down_is_read_once_a_page_after_the_first(tmp_path: 
     assert all("Total TTC 15 803,90" in page.text.splitlines() for page in result.pages)
     assert engine.osd_calls == 3
     assert reads == 4
+
+
+def test_mention_up_the_margin_does_not_send_an_upright_page_to_osd(tmp_path: Path) -> None:
+    """Letterheads print their legal mention up the margin; Tesseract reads it as vertical text. The page
+    around it is upright: read once, no OSD, the mention's words kept."""
+    page = _last_page()
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(DEJAVU), 37) if DEJAVU.exists() else ImageFont.load_default(size=37)
+    items = ["Pompe à chaleur air/eau Atlantic Alfea Excellia Duo 14 kW 1 unité 9 850,00",
+             "Ballon tampon 100 litres et kit hydraulique de raccordement 1 forfait 1 240,00",
+             "Mise en service par un technicien qualifié, réglages et essais 1 forfait 380,00",
+             "Désembouage du circuit de chauffage existant avec pose de filtre 1 forfait 620,00"]
+    for i, item in enumerate(items):
+        draw.text((210, 900 + 66 * i), item, fill=30, font=font)
+    mention = Image.new("L", (2400, 60), 238)
+    small = ImageFont.truetype(str(DEJAVU), 30) if DEJAVU.exists() else font
+    legal = "SARL Dupont et Fils au capital de 10 000 euros, RCS Paris 526 018 159"
+    ImageDraw.Draw(mention).text((10, 10), legal, fill=30, font=small)
+    page.paste(mention.rotate(90, expand=True), (40, 600))
+    path = tmp_path / "letterhead.png"
+    page.save(path, dpi=(300, 300))
+    engine = make_engine(_CountingOsd)
+    assert isinstance(engine, _CountingOsd)
+    (read,) = run(Pipeline(engine, max_pages=2), path).pages
+    assert engine.osd_calls == 0
+    assert read.rotation == 0
+    assert "Total TTC 15 803,90" in read.text.splitlines()
+    assert "capital" in read.text

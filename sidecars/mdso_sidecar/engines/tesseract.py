@@ -48,8 +48,10 @@ INK_LEVEL = 128
 UPRIGHT_MIN_CONFIDENCE = 75
 UPRIGHT_MIN_WORDS = 12
 UPRIGHT_MIN_DICTIONARY = 0.5
-# ... and with every text block set as a Latin page is: upright, left to right, lines top to bottom.
+# The words counted are those of blocks set as a Latin page is (upright, left to right, lines top to
+# bottom); at most this share of all words may stand in other blocks (a mention up the margin).
 UPRIGHT_BLOCK = (Orientation.PAGE_UP, WritingDirection.LEFT_TO_RIGHT, TextlineOrder.TOP_TO_BOTTOM)
+UPRIGHT_MAX_SIDEWAYS = 0.2
 
 
 # mode=auto/text: a page's own text layer is used when it has at least this many non-blank characters
@@ -249,8 +251,8 @@ class TesseractEngine(Engine):
 
 def reads_upright(api: PyTessBaseAPI) -> bool:
     """Whether the page Tesseract just recognised was upright: enough words, read with confidence, most
-    of them in the language's dictionary, in blocks Tesseract did not have to turn. Measured on the
-    eval's pages (born-digital, scans, faxes, photos, rotated; 28 pages, tools in docs/BENCHMARKS.md):
+    of them in the language's dictionary, nearly all in blocks laid out as a Latin page is. Measured on
+    the eval's pages (born-digital, scans, faxes, photos, rotated; 28 pages, scripts/upright_study.py):
     upright pages read at a mean confidence of 87-93 with 73-90 % of their words in the dictionary,
     the same pages turned 90 or 180 degrees at 45-58 and 13-30 %. A page below any bar (little text,
     mostly figures, a poor fax) is not proof either way, and goes to OSD as every page used to."""
@@ -259,23 +261,32 @@ def reads_upright(api: PyTessBaseAPI) -> bool:
     iterator = api.GetIterator()
     if iterator is None:
         return False
-    words = in_dictionary = 0
+    words = in_dictionary = sideways = 0
+    upright_block = True
     level = RIL.WORD
     while True:
-        if iterator.IsAtBeginningOf(RIL.BLOCK) and iterator.Orientation()[:3] != UPRIGHT_BLOCK:
-            # Lines running top to bottom: Tesseract took the page, turned a quarter, for vertical
-            # text and read it as such (often well: the words alone would pass).
-            return False
+        if iterator.IsAtBeginningOf(RIL.BLOCK):
+            # Lines running top to bottom: Tesseract took the text, turned a quarter, for vertical
+            # text and read it as such (often well: a page turned 270 degrees, whose words alone would
+            # pass; or a legal mention printed up the margin of an upright page).
+            upright_block = iterator.Orientation()[:3] == UPRIGHT_BLOCK
         try:
             word = iterator.GetUTF8Text(level)
         except RuntimeError:  # "No text returned"
             word = ""
         if sum(char.isalpha() for char in word) >= 3:
-            words += 1
-            in_dictionary += bool(iterator.WordIsFromDictionary())
+            if upright_block:
+                words += 1
+                in_dictionary += bool(iterator.WordIsFromDictionary())
+            else:
+                sideways += 1
         if not iterator.Next(level):
             break
-    return words >= UPRIGHT_MIN_WORDS and in_dictionary >= UPRIGHT_MIN_DICTIONARY * words
+    return (
+        words >= UPRIGHT_MIN_WORDS
+        and in_dictionary >= UPRIGHT_MIN_DICTIONARY * words
+        and sideways <= UPRIGHT_MAX_SIDEWAYS * (words + sideways)
+    )
 
 
 def _lines(api: PyTessBaseAPI) -> list[Line]:
