@@ -5,16 +5,22 @@ dictionary, the block layout and whether engines/tesseract.reads_upright() takes
 that the page is upright. The thresholds in engines/tesseract.py (UPRIGHT_*) come from this table.
 
 Run with the sidecar's venv: .venv/bin/python scripts/upright_study.py [folder ...]
+
+`... upright_study.py compare FOLDER` reads every page of the scans, photos, faxes and turned pages in
+FOLDER (e.g. a held-out corpus made with eval_inputs.build) twice, with the engine as it is (read first,
+OSD when needed) and with OSD first as before, and prints the pages whose text or rotation differ.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sidecars"))
 
+from mdso_sidecar.engines.base import EngineOptions, PageText
 from mdso_sidecar.engines.photo import flatten_photo
 from mdso_sidecar.engines.tesseract import (
     TesseractEngine,
@@ -23,12 +29,53 @@ from mdso_sidecar.engines.tesseract import (
 )
 from mdso_sidecar.intake import DocumentKind, open_document
 from mdso_sidecar.settings import load_settings
+from PIL import Image
 from tesserocr import OEM, PSM, RIL, PyTessBaseAPI, iterate_level  # type: ignore[import-untyped]
 
 KINDS = {".pdf": DocumentKind.PDF, ".tif": DocumentKind.TIFF, ".jpg": DocumentKind.JPEG, ".png": DocumentKind.PNG}
 
 
+class OsdFirst(TesseractEngine):
+    """The engine as it was: every page through OSD, then read once."""
+
+    def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
+        page = flatten_photo(image) or image
+        page, rotation = self._orienter.upright(page)
+        text, _ = self._read(page, options)
+        return PageText(text=text.strip("\n\f "), rotation=rotation)
+
+
+def compare(folder: Path) -> None:
+    settings = load_settings("tesseract", {"OCR_THREADS": "1"})
+    engines = (TesseractEngine(settings), OsdFirst(settings))
+    for engine in engines:
+        engine.load()
+    same, seconds = 0, [0.0, 0.0]
+    for path in sorted(folder.iterdir()):
+        kind = KINDS.get(path.suffix.lower())
+        if kind is None or path.name.startswith(("digital", "mixed")):
+            continue
+        document = open_document(path, kind)
+        for number in range(1, document.page_count + 1):
+            image = document.render(number, TesseractEngine.render_policy)
+            engines[0]._local.last_turned = False  # each page judged on its own
+            reads = []
+            for i, engine in enumerate(engines):
+                started = time.perf_counter()
+                reads.append(engine.recognize_page(image, {}))
+                seconds[i] += time.perf_counter() - started
+            if (reads[0].text, reads[0].rotation) == (reads[1].text, reads[1].rotation):
+                same += 1
+            else:
+                print(f"differs: {path.name} page {number}: rotation {reads[0].rotation} vs {reads[1].rotation}")
+        document.close()
+    print(f"{same} pages identical; seconds read first {seconds[0]:.1f}, OSD first {seconds[1]:.1f}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["compare"]:
+        compare(Path(sys.argv[2]))
+        return
     folders = [Path(arg) for arg in sys.argv[1:]] or [ROOT / "run" / "eval" / "inputs", ROOT / "run" / "bench"]
     settings = load_settings("tesseract", {"OCR_THREADS": "1"})
     api = PyTessBaseAPI(path=str(settings.tesseract.tessdata), lang=settings.tesseract.lang,
