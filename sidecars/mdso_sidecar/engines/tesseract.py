@@ -221,7 +221,7 @@ class TesseractEngine(Engine):
             # down usually is throughout, so OSD first, as for every page before reads_upright (if the
             # next page is another request's upright one, it pays one OSD: time, not a wrong turn).
             page, rotation = self._orienter.upright(page)
-            text, _ = self._read(page, options)
+            text, _ = self._read(page, options, judge=False)
         else:
             # Read first; ask OSD only when the reading does not prove the page upright
             # (reads_upright): most pages are, and OSD costs ~0.3 s a page. A turned page is then
@@ -231,18 +231,19 @@ class TesseractEngine(Engine):
             if not upright:
                 turned, rotation = self._orienter.upright(page)
                 if rotation:
-                    text, _ = self._read(turned, options)
+                    text, _ = self._read(turned, options, judge=False)
         self._local.last_turned = rotation != 0
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
         return PageText(text=text.strip("\n\f "), rotation=rotation, meta=meta)
 
-    def _read(self, page: Image.Image, options: EngineOptions) -> tuple[str, bool]:
-        """The page's text, and whether the reading proves the page upright (reads_upright)."""
+    def _read(self, page: Image.Image, options: EngineOptions, judge: bool = True) -> tuple[str, bool]:
+        """The page's text, and (when judge) whether the reading proves the page upright (reads_upright;
+        not asked of a page OSD has already turned)."""
         api = self._api(options.get("lang", self.default_lang))
         try:
             api.SetImage(_stretch_contrast(page))
             api.Recognize()
-            upright = reads_upright(api)
+            upright = judge and reads_upright(api)
             text = rows_text(_lines(api)) if options.get("layout", "rows") == "rows" else api.GetUTF8Text()
         finally:
             api.Clear()
