@@ -67,6 +67,12 @@ export class ServiceUnavailable extends ApiError {
   }
 }
 
+/** The upload itself was too slow (stalled, trickling) or did not finish within TIMEOUT. */
+export class UploadTimeout extends ApiError {
+  override readonly status = 408;
+  override readonly type = 'UploadTimeout';
+}
+
 export class GatewayTimeout extends ApiError {
   override readonly status = 504;
   override readonly type = 'Timeout';
@@ -75,6 +81,15 @@ export class GatewayTimeout extends ApiError {
       timeout_s: timeoutMs / 1000,
     });
   }
+}
+
+/**
+ * `text` from a sidecar or the supervisor (a crash reason, an unavailable engine's message) as a
+ * client may read it: absolute paths (the command line of a crashed sidecar, a weights folder) are
+ * replaced; GET /health keeps the full text for operators. Linear: one character class, no nesting.
+ */
+export function withoutServerPaths(text: string): string {
+  return text.replace(/(^|[\s'"(=,])\/[^\s'"(),;]+/g, '$1a server path (see GET /health)');
 }
 
 /** An error answer produced by a sidecar, relayed with its own status, type and details. */
@@ -112,4 +127,5 @@ export const SIDECAR_ERROR_TYPES: readonly { type: string; status: number; when:
   { type: 'ModelAnswerInvalid', status: 502, when: 'the model server answered something that is not a completion' },
   { type: 'DeadlineExceeded', status: 504, when: 'the deadline passed before every page was read' },
   { type: 'InternalError', status: 500, when: 'a bug in the sidecar; the request id identifies it in the log' },
+  { type: 'StorageFull', status: 503, when: "the service's disk filled up while the upload was written (Retry-After)" },
 ];

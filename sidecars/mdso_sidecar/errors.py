@@ -4,7 +4,95 @@ the caller what to do. The HTTP layer maps them to JSON in one place (server.err
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
+
+# What an answer must never show: libraries put file names, object reprs and even stack frames in
+# their exception text, and an engine or intake message that quotes it would hand the caller the
+# spool file's path (its dir carries the sidecar's pid), the temp dir, the install layout. Every
+# message, detail and page error is scrubbed here, once, whoever wrote it.
+_TRACEBACK_HEADER = re.compile(r"Traceback \(most recent call last\):\s*")
+# A stack frame ("File "/x.py", line 3, in f") and the indented source line printed under it.
+_STACK_FRAME = re.compile(r'[ \t]*File "[^"\n]*", line \d+[^\n]*(?:\n[ \t]+[^\n]*)?\n?')
+_CODE_REPR = re.compile(
+    r"<(?:class|module|function|built-in function|bound method|method|frame|code object) [^<>\n]*>"
+)
+_OBJECT_REPR = re.compile(r"<_?[A-Za-z]\w*(?:\.\w+)+(?:\s[^<>\n]*)?>|<[^<>\n]*\bat 0x[0-9A-Fa-f]+>")
+# An object repr naming a file or an image is, in an answer about a document, that document.
+_DOCUMENT_REPR = re.compile(r"name=|Reader|Writer|File|Image|Document|Pdf|Stream", re.IGNORECASE)
+# "PIL.UnidentifiedImageError", "pypdfium2._helpers.misc.PdfiumError": the class name says enough.
+_QUALIFIED_EXCEPTION = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Z]\w*(?:Error|Exception|Warning))\b")
+_QUOTED_PATH = re.compile(r"""(['"])(?:/|~/|file://)[^'"\n]*\1""")
+# Not after a word, dot, colon or slash: "EXE/DLL", "1/2", "http://host/v1/chat" are no paths.
+_BARE_PATH = re.compile(r"""(?<![\w.:/~<>-])(?:file://|~)?/[^\s'"<>(),;]+""")
+_SINGLE_SEGMENT_ROOTS = frozenset(
+    ("tmp", "var", "home", "root", "work", "usr", "opt", "srv", "proc", "dev", "run", "mnt", "etc", "lib")
+)
+# Distribution data (tesseract's tessdata under /usr/share) is the same on every machine of that
+# distribution: naming it tells the operator which package to install and reveals nothing else.
+_PUBLIC_PREFIXES = ("/usr/share/",)
+_SPOOL_FILE = re.compile(r"mdso-ocr-spool-|\.upload\b")
+# A spool file named without its dir.
+_SPOOL_NAME = re.compile(r"\b[0-9a-f]{32}\.upload\b")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+def _is_public(path: str) -> bool:
+    return path.startswith(_PUBLIC_PREFIXES) and "/.." not in path
+
+
+def _path_word(path: str) -> str:
+    return "the document" if _SPOOL_FILE.search(path) else "a server path"
+
+
+def _replace_quoted_path(match: re.Match[str]) -> str:
+    path = match.group(0)[1:-1]
+    if _is_public(path):
+        return match.group(0)
+    return _path_word(path)
+
+
+def _replace_bare_path(match: re.Match[str]) -> str:
+    path = match.group(0).rstrip(".:")
+    tail = match.group(0)[len(path) :]
+    if _is_public(path):
+        return match.group(0)
+    bare = path.removeprefix("file://").removeprefix("~")
+    if bare.count("/") < 2 and bare.strip("/") not in _SINGLE_SEGMENT_ROOTS:
+        return match.group(0)  # "/ocr", "/health": a route, not a place on disk
+    return _path_word(path) + tail
+
+
+def _replace_repr(match: re.Match[str]) -> str:
+    return "the document" if _DOCUMENT_REPR.search(match.group(0)) else "an internal object"
+
+
+def scrub(text: str) -> str:
+    """`text` without file system paths, Python object reprs, module-qualified exception names and
+    stack traces: a spool file becomes "the document", any other path "a server path". What the
+    message says is wrong and what to do stay as they were."""
+    original = text
+    text = _TRACEBACK_HEADER.sub("", text)
+    text = _STACK_FRAME.sub("", text)
+    text = _CODE_REPR.sub("an internal object", text)
+    text = _OBJECT_REPR.sub(_replace_repr, text)
+    text = _QUALIFIED_EXCEPTION.sub(r"\1", text)
+    text = _QUOTED_PATH.sub(_replace_quoted_path, text)
+    text = _BARE_PATH.sub(_replace_bare_path, text)
+    text = _SPOOL_NAME.sub("the document", text)
+    # Untouched text (a caller's own value echoed in details) is answered exactly as it was.
+    return original if text == original else _SPACES.sub(" ", text).strip()
+
+
+def scrub_value(value: Any) -> Any:
+    """`value` (an error's details: str, number, list, dict...) with every string in it scrubbed."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: scrub_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_value(item) for item in value]
+    return value
 
 
 class SidecarError(Exception):
@@ -26,7 +114,8 @@ class SidecarError(Exception):
         return type(self).__name__
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": self.message, "type": self.type_name, "details": self.details}
+        """The answer's body: message and details scrubbed of server paths, reprs and tracebacks."""
+        return {"error": scrub(self.message), "type": self.type_name, "details": scrub_value(self.details)}
 
 
 class BadOption(SidecarError):
@@ -72,6 +161,14 @@ class NoPageRead(SidecarError):
 class QueueFull(SidecarError):
     status = 503
     retry_after_s = 5
+
+
+class StorageFull(SidecarError):
+    """The disk (or the user's quota) holding the spool dir filled up while the upload was written:
+    nothing is wrong with the document, another try once space is freed will work."""
+
+    status = 503
+    retry_after_s = 30
 
 
 class ServiceUnavailable(SidecarError):

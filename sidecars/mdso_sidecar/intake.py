@@ -6,7 +6,9 @@ PDFium is not thread-safe: every pypdfium2 call, open and close included, runs u
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import errno
 import os
 import re
 import secrets
@@ -31,8 +33,10 @@ from .errors import (
     EncryptedDocument,
     FileTooLarge,
     ImageTooLarge,
+    StorageFull,
     TooManyPages,
     UnsupportedFileType,
+    scrub,
 )
 from .page_range import PageRange
 
@@ -64,6 +68,18 @@ _IMAGE_DECODE_ERRORS = (
     struct.error,
 )
 SNIFF_BYTES = 1024
+# A write failing with these means the spool's file system (or our quota on it) is full.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _damage(exc: BaseException) -> str:
+    """What a library said was wrong with the file, for a message: never its path (Pillow names the
+    spool file it opened) and never empty (KeyError() says nothing)."""
+    return scrub(str(exc)) or type(exc).__name__
+
+
+def _storage_full() -> StorageFull:
+    return StorageFull("the OCR service's disk is full; retry later")
 
 
 class DocumentKind(enum.Enum):
@@ -190,6 +206,10 @@ class SpoolDir:
                 continue  # alive under another user (PermissionError), or already gone
 
     def new_file_path(self) -> Path:
+        # A temp cleaner may have removed the dir of a sidecar idle for days: make it again (0700)
+        # rather than fail every upload.
+        if not self.path.is_dir():
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The client's filename never reaches the filesystem: no traversal, no odd characters.
         return self.path / f"{secrets.token_hex(16)}.upload"
 
@@ -213,7 +233,12 @@ class SpoolWriter:
         self.kind: DocumentKind | None = None
         self._head = b""
         # O_EXCL: never follow or reuse an existing file; 0600: readable by this user only.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise _storage_full() from None
+            raise
         self._file = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
@@ -230,17 +255,32 @@ class SpoolWriter:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
                 self.kind = sniff(self._head)
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise _storage_full() from None
+            raise
 
     def finish(self) -> DocumentKind:
-        """Flush and return the sniffed type (EmptyFile / UnsupportedFileType if it is not one)."""
-        self._file.close()
+        """Flush and return the sniffed type (EmptyFile / UnsupportedFileType if it is not one).
+        StorageFull when the disk filled up (the buffered tail is written here)."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise _storage_full() from None
+            raise
         if self.kind is None:
             self.kind = sniff(self._head)
         return self.kind
 
     def close(self) -> None:
-        self._file.close()
+        """Release the file. Never raises for a failed flush: the upload is being abandoned (finish()
+        was not reached or failed) and its path is removed next, and an error here would replace the
+        one that is being answered."""
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
 @dataclass(frozen=True)
@@ -355,7 +395,7 @@ class PdfDocument(Document):
                     ) from None
                 raise CorruptDocument(
                     "the PDF could not be read (truncated or damaged); re-export or re-scan it and resend",
-                    {"reason": str(exc)},
+                    {"reason": _damage(exc)},
                 ) from None
             self.page_count = len(self._pdf)
         if self.page_count == 0:
@@ -370,7 +410,7 @@ class PdfDocument(Document):
             # A page object the rebuilt xref could not find or parse: that page is damaged (422
             # when no page reads, the other pages still returned); was an internal page error.
             raise CorruptDocument(
-                f"page {page} of the PDF could not be read (damaged: {exc}); re-export it and resend"
+                f"page {page} of the PDF could not be read (damaged: {_damage(exc)}); re-export it and resend"
             ) from None
 
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
@@ -424,19 +464,19 @@ class ImageDocument(Document):
     def __init__(self, path: Path, kind: DocumentKind) -> None:
         self.kind = kind
         self.path = path
-        with _open_image(path) as image:
+        with _open_image(path, kind) as image:
             try:
                 # Counting frames walks every IFD/frame header: damaged ones fail here, not at open.
                 self.page_count = int(getattr(image, "n_frames", 1))
             except _IMAGE_DECODE_ERRORS as exc:
                 raise CorruptDocument(
-                    f"the image's pages could not be counted (truncated or damaged: {exc}); "
+                    f"the image's pages could not be counted (truncated or damaged: {_damage(exc)}); "
                     "re-export it and resend"
                 ) from None
 
     def render(self, page: int, policy: RenderPolicy) -> Image.Image:
         # A fresh handle per call: Pillow image objects are not safe to seek from two threads.
-        with _open_image(self.path) as image:
+        with _open_image(self.path, self.kind) as image:
             try:
                 image.seek(page - 1)
             except EOFError:
@@ -444,7 +484,7 @@ class ImageDocument(Document):
             except _IMAGE_DECODE_ERRORS as exc:
                 # GIF seeks decode the previous frames: a damaged one fails here (was an internal error).
                 raise CorruptDocument(
-                    f"frame {page} could not be decoded (truncated or damaged: {exc}); "
+                    f"frame {page} could not be decoded (truncated or damaged: {_damage(exc)}); "
                     "re-export it and resend"
                 ) from None
             _check_pixels(image.size)
@@ -457,7 +497,8 @@ class ImageDocument(Document):
                 upright = ImageOps.exif_transpose(image) or image  # phone photos store rotation in EXIF
             except _IMAGE_DECODE_ERRORS as exc:
                 raise CorruptDocument(
-                    f"the image could not be decoded (truncated or damaged: {exc}); re-export it and resend"
+                    f"the image could not be decoded (truncated or damaged: {_damage(exc)}); "
+                    "re-export it and resend"
                 ) from None
             flat = _square_pixels(_flatten(upright), image.info.get("dpi"))
         target = _target_size(flat.size, policy)
@@ -469,14 +510,20 @@ class ImageDocument(Document):
         """Nothing is held open between renders."""
 
 
-def _open_image(path: Path) -> Image.Image:
+def _open_image(path: Path, kind: DocumentKind) -> Image.Image:
     try:
         image = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large() from None
+    except UnidentifiedImageError:
+        # Its text is only "cannot identify image file <path>": no plugin could parse the header.
+        raise CorruptDocument(
+            f"the {kind.value} image could not be read (its header is incomplete or damaged); "
+            "re-export it and resend"
+        ) from None
     except _IMAGE_DECODE_ERRORS as exc:
         raise CorruptDocument(
-            f"the image could not be read (truncated or damaged: {exc}); re-export it and resend"
+            f"the image could not be read (truncated or damaged: {_damage(exc)}); re-export it and resend"
         ) from None
     try:
         _check_pixels(image.size)

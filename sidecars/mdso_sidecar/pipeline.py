@@ -22,6 +22,7 @@ from .errors import (
     RequestCancelled,
     ServiceUnavailable,
     SidecarError,
+    scrub,
 )
 from .intake import Document, DocumentKind, open_document, select_pages
 from .log import get_logger
@@ -394,12 +395,13 @@ class Pipeline:
 
 
 def _failed(page: int, started: float, message: str) -> PageResult:
+    """A failed page; its error, answered in a 200, is scrubbed like every error answer (errors.scrub)."""
     return PageResult(
         page=page,
         text="",
         source="ocr",
         ms=int((time.monotonic() - started) * 1000),
-        error=message,
+        error=scrub(message),
         blank=False,
         rotation=0,
     )

@@ -186,6 +186,10 @@ def main() -> None:
     Image.new("RGB", (1, 1), "white").save(one, "PNG")
     write("1x1.png", one.getvalue())
 
+    # Headers and nothing else: the decoder's own error names the file it was given.
+    write("header-only.gif", b"GIF89a" + struct.pack("<HHBBB", 10, 10, 0, 0, 0))
+    write("header-only.tiff", b"II*\x00" + struct.pack("<I", 4096))
+
 
 if __name__ == "__main__":
     main()
