@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from .errors import BadOption
 
-_PART = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d*)\s*)?$")
+# Matched against a stripped part: no two runs of spaces meet, so no input makes it backtrack.
+_PART = re.compile(r"(\d+)(?:\s*(-)\s*(\d*))?")
 _MAX_PARTS = 1000
 # Python refuses int() of more than 4300 digits (ValueError: was a 500). No document has a billion
 # pages: a longer number is read as this, which is past the end of any document (400 naming it).
@@ -52,7 +53,7 @@ def parse_page_range(text: str) -> PageRange:
         )
     spans: list[tuple[int, int | None]] = []
     for part in parts:
-        match = _PART.match(part)
+        match = _PART.fullmatch(part.strip())
         if match is None:
             raise BadOption(
                 f"page_range part {part.strip()!r} is not a page or a range like 1-3 or 5-",

@@ -273,6 +273,11 @@ def test_page_range_parsing() -> None:
         with pytest.raises(BadOption, match="has 2 pages"):
             parse_page_range(huge).resolve(2)
     assert parse_page_range("0" * 5000 + "2").resolve(2) == [2]
+    assert parse_page_range(" 1 - 2 , 2 -  ").resolve(3) == [1, 2, 3]
+    # Runs of spaces that a backtracking pattern splits many ways: refused at once, whatever the length.
+    for adversarial in ["1-" + " " * 5000 + "x", "1" + " " * 5000 + "-" + " " * 5000 + "-", "1 2"]:
+        with pytest.raises(BadOption):
+            parse_page_range(adversarial)
 
 
 def test_too_many_pages() -> None:
@@ -300,3 +305,14 @@ def test_spool_dir_removes_dirs_of_dead_sidecars(tmp_path: Path) -> None:
         assert names == sorted([living.name, unrelated.name, spool.path.name])
     finally:
         spool.remove()
+
+
+def test_spool_dir_removed_by_a_temp_cleaner_is_made_again(tmp_path: Path) -> None:
+    spool = SpoolDir(tmp_path)
+    shutil.rmtree(spool.path)
+    path = spool.new_file_path()
+    writer = SpoolWriter(path, 1024)
+    writer.write(b"%PDF-1.4\n")
+    writer.close()
+    assert path.exists()
+    assert spool.path.stat().st_mode & 0o777 == 0o700
