@@ -41,6 +41,15 @@ export interface Config {
   sidecarBackoffInitialMs: number;
   sidecarBackoffMaxMs: number;
   shutdownGraceMs: number;
+  /** Client connections one worker holds at most (also bounded by its open-file limit). */
+  maxConnections: number;
+  /** An upload is cut (408) when less than uploadMinBytesPerS × this arrives in any such window. */
+  uploadRateWindowMs: number;
+  uploadMinBytesPerS: number;
+  /** A connection that sends no request for this long is closed. */
+  connectionIdleTimeoutMs: number;
+  /** A worker whose event loop has not turned for this long is killed and replaced (0: never). */
+  workerStallTimeoutMs: number;
   /** Directory holding the sidecars' Unix sockets (mode 0700). Empty: a fresh private one per start. */
   runDir: string;
   sidecarPath: string;
@@ -97,6 +106,11 @@ const schema = z.object({
   SIDECAR_BACKOFF_MS: intIn(10, 600_000).default(500),
   SIDECAR_BACKOFF_MAX_MS: intIn(10, 3_600_000).default(30_000),
   SHUTDOWN_GRACE: intIn(0, 86_400).default(30),
+  WORKER_STALL_TIMEOUT: intIn(0, 3600).default(30),
+  UPLOAD_RATE_WINDOW: intIn(1, 3600).default(30),
+  UPLOAD_MIN_RATE: intIn(0, 1_000_000_000).default(1024),
+  MAX_CONNECTIONS: intIn(1, 1_000_000).default(4096),
+  CONNECTION_IDLE_TIMEOUT: intIn(1, 3600).default(30),
   RUN_DIR: z.string().default(''),
   PYTHON: z.string().default(''),
   METRICS_PUBLIC: bool.default(false),
@@ -202,6 +216,11 @@ export function loadConfig(env: Env): Config {
     sidecarBackoffInitialMs: v.SIDECAR_BACKOFF_MS,
     sidecarBackoffMaxMs: v.SIDECAR_BACKOFF_MAX_MS,
     shutdownGraceMs: v.SHUTDOWN_GRACE * 1000,
+    workerStallTimeoutMs: v.WORKER_STALL_TIMEOUT * 1000,
+    maxConnections: v.MAX_CONNECTIONS,
+    uploadRateWindowMs: v.UPLOAD_RATE_WINDOW * 1000,
+    uploadMinBytesPerS: v.UPLOAD_MIN_RATE,
+    connectionIdleTimeoutMs: v.CONNECTION_IDLE_TIMEOUT * 1000,
     runDir: v.RUN_DIR,
     sidecarPath: path.join(root, 'sidecars'),
     metricsPublic: v.METRICS_PUBLIC,

@@ -9,10 +9,9 @@
 // route pattern, never the raw path), status code, page source. Never a request id, a file name or
 // a key.
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
-import type { HealthSnapshot, SidecarState } from './snapshot.js';
+import { type HealthSnapshot, SIDECAR_STATES } from './snapshot.js';
 
 const GB = 1024 ** 3;
-const SIDECAR_STATES: readonly SidecarState[] = ['starting', 'ready', 'unavailable', 'restarting', 'failed', 'stopped'];
 
 /** The primary's side: its own gauges plus every worker's registry, summed. */
 export class PrimaryMetrics {

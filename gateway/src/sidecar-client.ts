@@ -29,11 +29,16 @@ export interface SidecarHealth {
   in_flight?: InFlight[];
 }
 
+/**
+ * GET /health on a connection of its own (closed after the answer): a kept-alive connection would
+ * go on answering after the socket file was removed, when no request can reach the sidecar any more.
+ */
 export async function getSidecarHealth(socketPath: string, timeoutMs: number): Promise<SidecarHealth> {
   const res = await agentFor(socketPath).request({
     origin: 'http://sidecar',
     path: '/health',
     method: 'GET',
+    reset: true,
     signal: AbortSignal.timeout(timeoutMs),
   });
   if (res.statusCode !== 200) {
@@ -75,6 +80,18 @@ export async function postToSidecar(options: {
     body = undefined;
   }
   return { status: res.statusCode, headers: res.headers, body };
+}
+
+/** True when no new connection can be made to the socket (file removed, nobody listening). */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+/** True when this process is out of file descriptors: its own trouble, not the sidecar's. */
+export function isOutOfDescriptors(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }
 
 /** True when the error means the sidecar went away (crashed, restarted) rather than our abort. */

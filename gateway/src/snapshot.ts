@@ -2,7 +2,9 @@
 // cluster IPC so that they answer /health, /services and routing decisions from memory.
 import type { ServiceName } from './services.js';
 
-export type SidecarState = 'starting' | 'ready' | 'unavailable' | 'restarting' | 'failed' | 'stopped';
+/** `unresponsive`: running but its last health check got no answer (requests get 503 meanwhile). */
+export const SIDECAR_STATES = ['starting', 'ready', 'unresponsive', 'unavailable', 'restarting', 'failed', 'stopped'] as const;
+export type SidecarState = (typeof SIDECAR_STATES)[number];
 
 export interface GpuStats {
   available: boolean;
@@ -60,10 +62,17 @@ export type PrimaryToWorker =
   | { type: 'snapshot'; snapshot: HealthSnapshot }
   | { type: 'shutdown' }
   | { type: 'answer'; id: number; text: string | null; error?: string };
-export type WorkerToPrimary = { type: 'recycle-me' } | { type: 'ask'; what: PrimaryQuestion; id: number };
+export type WorkerToPrimary =
+  | { type: 'recycle-me' }
+  | { type: 'ask'; what: PrimaryQuestion; id: number }
+  /** Sent every WORKER_HEARTBEAT_MS by a worker whose event loop turns (see WorkerPool's watchdog). */
+  | { type: 'alive' };
+
+/** How often a worker tells the primary its event loop is turning. */
+export const WORKER_HEARTBEAT_MS = 1000;
 
 const PRIMARY_TO_WORKER = new Set(['snapshot', 'shutdown', 'answer']);
-const WORKER_TO_PRIMARY = new Set(['recycle-me', 'ask']);
+const WORKER_TO_PRIMARY = new Set(['recycle-me', 'ask', 'alive']);
 
 export function isPrimaryToWorker(msg: unknown): msg is PrimaryToWorker {
   return typeof msg === 'object' && msg !== null && PRIMARY_TO_WORKER.has(String((msg as { type?: unknown }).type));

@@ -2,7 +2,8 @@
 
 Binds the socket (0600), serves, loads the model in the background once listening, and makes sure the
 process never outlives the gateway (stdin EOF, parent-death signal). Exit codes: 0 after a graceful
-stop, 1 when the model crashed while loading, 2 for a bad setting or option.
+stop, 1 when the model crashed while loading, 2 for a bad setting or option, 3 when its socket file
+was removed or replaced (the gateway restarts it on a fresh one).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from .settings import Settings, SettingsError, load_settings
 log = get_logger("mdso_sidecar")
 
 _PR_SET_PDEATHSIG = 1
+SOCKET_CHECK_S = 1.0
+EXIT_SOCKET_LOST = 3
 
 
 def _die_with_parent() -> None:
@@ -75,6 +78,7 @@ class Runner:
         self.settings = settings
         self.socket_path = socket_path
         self.exit_code = 0
+        self.socket_inode: int | None = None
         self.spool = SpoolDir(settings.tmp_base)
         engine = engine_class(settings.service)(settings)
         self.sidecar = Sidecar(settings, engine, self.spool)
@@ -132,6 +136,27 @@ class Runner:
                 extra={"model": engine.describe(), "workers": self.sidecar.pipeline.workers},
             )
 
+    def _socket_is_ours(self) -> bool:
+        try:
+            return os.lstat(self.socket_path).st_ino == self.socket_inode
+        except OSError:
+            return False
+
+    async def _watch_socket(self) -> None:
+        """A socket file removed (a temp cleaner, an operator) or replaced leaves this process serving
+        the connections it has while no new one can reach it: exit so that the gateway starts a
+        sidecar on a fresh socket, instead of an outage that looks healthy."""
+        while not self.server.should_exit:
+            await asyncio.sleep(SOCKET_CHECK_S)
+            if not self._socket_is_ours():
+                log.error(
+                    "socket file removed or replaced; exiting so that the gateway restarts this sidecar",
+                    extra={"socket": str(self.socket_path)},
+                )
+                self.exit_code = EXIT_SOCKET_LOST
+                self.request_exit("socket file lost")
+                return
+
     async def _serve(self, sock: socket.socket) -> None:
         serving = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started and not serving.done():
@@ -139,6 +164,8 @@ class Runner:
         if self.server.started:
             log.info("listening", extra={"socket": str(self.socket_path), "pid": os.getpid()})
             threading.Thread(target=self._load_engine, name="engine-load", daemon=True).start()
+            watch = asyncio.create_task(self._watch_socket())
+            serving.add_done_callback(lambda _: watch.cancel())
         await serving
 
     def run(self) -> int:
@@ -150,12 +177,14 @@ class Runner:
         else:
             log.debug("stdin is not a pipe: lifetime bound to signals only")
         sock = _bind_unix_socket(self.socket_path)
+        self.socket_inode = os.lstat(self.socket_path).st_ino
         try:
             asyncio.run(self._serve(sock))
         finally:
             self.sidecar.pipeline.shutdown()
             self.spool.remove()
-            self.socket_path.unlink(missing_ok=True)
+            if self._socket_is_ours():  # never the socket of a successor bound on the same path
+                self.socket_path.unlink(missing_ok=True)
             sock.close()
             log.info("stopped", extra={"exit_code": self.exit_code})
         return self.exit_code

@@ -54,7 +54,7 @@ def error_response(exc: SidecarError) -> JSONResponse:
 
 
 class Admission:
-    """Bounded intake. At most `limit` requests are accepted at once (uploading, waiting or running);
+    """Bounded intake. At most `limit` complete uploads are accepted at once (waiting or running);
     beyond that the answer is an immediate 503. Of those, at most `slots` run at once: every accepted
     one for page engines (the page scheduler shares the threads round-robin, so a small request is
     not stuck behind big ones), one per worker thread for whole-document engines.
@@ -211,13 +211,16 @@ class Sidecar:
             page_range, options = self._parse_options(request.query_params)
             control.deadline = _parse_deadline(request.headers.get("x-deadline-ms"))
             control.raise_if_stopped()
-            self.admission.admit()
-            admitted = True
             self._check_declared_length(request.headers)
 
+            # The upload is spooled before it takes a slot: a slow sender holds a file, never a slot
+            # a complete request could use (the gateway cuts uploads that stall or trickle).
             path = self.spool.new_file_path()
             kind, size = await self._spool(request, path)
             outcome.update(kind=kind.value, bytes=size)
+            control.raise_if_stopped()
+            self.admission.admit()
+            admitted = True
 
             watcher = asyncio.create_task(self._watch_disconnect(request, control))
             self.in_flight[id(control)] = control

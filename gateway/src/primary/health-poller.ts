@@ -36,11 +36,13 @@ export class HealthPoller {
     if (this.polling) return; // a slow round never stacks up behind another
     this.polling = true;
     try {
-      const timeoutMs = Math.max(1000, Math.min(this.intervalMs, 5000));
+      // Long enough for a sidecar busy on every core to answer, short enough that a frozen one is
+      // reported within a poll interval and this.
+      const timeoutMs = Math.max(2000, Math.min(this.intervalMs, 5000));
       await Promise.all(
         this.supervisors.map(async (s) => {
           const { state } = s.status();
-          if (state !== 'ready' && state !== 'unavailable') return;
+          if (state !== 'ready' && state !== 'unresponsive' && state !== 'unavailable') return;
           try {
             s.onHealth(await getSidecarHealth(s.socketPath, timeoutMs));
           } catch (err) {

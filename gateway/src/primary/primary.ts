@@ -3,7 +3,7 @@
 // snapshots, and shuts everything down in order on SIGTERM/SIGINT.
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
@@ -75,14 +75,36 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       });
     return openapi;
   };
-  pool = new WorkerPool(config.workers, workerEnv, logger, current, answer);
+  pool = new WorkerPool(config.workers, config.workerStallTimeoutMs, workerEnv, logger, current, answer);
   pool.start();
   const states = Object.fromEntries(supervisors.map((s) => [s.name, s.status().state]));
   logger.info(`listening on http://${config.host}:${config.port}`, { sidecars: states });
 }
 
+/**
+ * The sockets' directory: RUN_DIR, else a fresh private one under the runtime directory systemd gives
+ * the service (RuntimeDirectory= sets RUNTIME_DIRECTORY) or the user's XDG_RUNTIME_DIR, which temp
+ * cleaners do not touch; the system temp dir only when neither exists (a sidecar whose socket file is
+ * removed there is restarted, see sidecar-supervisor.ts).
+ */
+export function runDirBase(env: NodeJS.ProcessEnv = process.env): string {
+  for (const candidate of [env.RUNTIME_DIRECTORY?.split(':')[0], env.XDG_RUNTIME_DIR]) {
+    if (candidate !== undefined && candidate !== '' && isWritableDir(candidate)) return candidate;
+  }
+  return os.tmpdir();
+}
+
+function isWritableDir(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function prepareRunDir(configured: string): string {
-  if (configured === '') return mkdtempSync(path.join(os.tmpdir(), 'mdso-ocr-'));
+  if (configured === '') return mkdtempSync(path.join(runDirBase(), 'mdso-ocr-'));
   mkdirSync(configured, { recursive: true, mode: 0o700 });
   // Sockets are reachable by the service's user only.
   chmodSync(configured, 0o700);

@@ -10,12 +10,14 @@ import { execa, type ResultPromise } from 'execa';
 import type { Config, ServiceSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { projectRoot } from '../paths.js';
-import { getSidecarHealth, type SidecarHealth } from '../sidecar-client.js';
+import { getSidecarHealth, isOutOfDescriptors, isUnreachable, type SidecarHealth } from '../sidecar-client.js';
 import type { SidecarState, SidecarStatus } from '../snapshot.js';
 
 type Subprocess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>;
 
 const READY_POLL_MS = 200;
+/** The sidecar's exit code when its socket file disappeared (sidecars/mdso_sidecar/__main__.py). */
+const SIDECAR_EXIT_SOCKET_LOST = 3;
 const STOP_GRACE_MS = 10_000;
 const SETTLED: ReadonlySet<SidecarState> = new Set(['ready', 'unavailable', 'failed', 'stopped']);
 
@@ -77,15 +79,41 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
   onHealth(health: SidecarHealth): void {
     this.healthFailures = 0;
     this.health = health;
+    if (this.state === 'unresponsive') {
+      this.logger.info('sidecar answers its health checks again', { service: this.name, sidecar_pid: this.pid });
+      this.setState('ready', null);
+    }
     if (this.state === 'ready' && health.state === 'unavailable') this.setState('unavailable', health.message);
   }
 
-  /** Called by the health poller when /health did not answer in time. */
+  /** Called by the health poller when /health did not answer in time, or could not be asked. */
   onHealthFailure(err: unknown): void {
-    if (this.state !== 'ready' && this.state !== 'unavailable') return;
+    if (this.state !== 'ready' && this.state !== 'unresponsive' && this.state !== 'unavailable') return;
+    if (isOutOfDescriptors(err)) {
+      // The gateway could not even open a connection: says nothing about the sidecar.
+      this.logger.warn('health check not sent: the gateway is out of file descriptors (raise `ulimit -n`)', { service: this.name });
+      return;
+    }
     this.healthFailures += 1;
+    if (isUnreachable(err) && this.proc !== null) {
+      // The process runs but its socket takes no connection (the file was removed): every request
+      // would fail the same way. A sidecar on a fresh socket is the only way back.
+      this.logger.error('sidecar socket takes no connection; restarting the sidecar', {
+        service: this.name,
+        sidecar_pid: this.pid,
+        socket: this.socketPath,
+        error: errorText(err),
+      });
+      this.message = `its socket ${this.socketPath} took no connection (${errorText(err)}); restarted`;
+      this.proc.kill('SIGKILL');
+      return;
+    }
     const limit = this.config.healthFailuresBeforeRestart;
     this.logger.warn('sidecar health check failed', { service: this.name, failures: this.healthFailures, error: errorText(err) });
+    if (this.state === 'ready') {
+      // Requests would hang until TIMEOUT: answer 503 at once until it answers again.
+      this.setState('unresponsive', `did not answer its health check (${errorText(err)})`);
+    }
     if (limit > 0 && this.healthFailures >= limit && this.proc !== null) {
       this.logger.error('sidecar stopped answering health checks; killing it so it restarts', { service: this.name, pid: this.pid });
       this.message = `stopped answering health checks ${this.healthFailures} times in a row; restarted`;
@@ -137,7 +165,36 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
     if (this.settings.cudaVisibleDevices !== undefined) env.CUDA_VISIBLE_DEVICES = this.settings.cudaVisibleDevices;
     else delete env.CUDA_VISIBLE_DEVICES;
 
-    const proc: Subprocess = execa(
+    let proc: Subprocess;
+    try {
+      proc = this.launch(env);
+    } catch (err) {
+      // spawn itself failed (out of file descriptors or processes): a crash like any other, retried
+      // with backoff; never an exception that takes the primary down.
+      this.proc = null;
+      this.pid = null;
+      this.logger.error('sidecar could not be started', { service: this.name, error: errorText(err) });
+      this.onSpawnFailure(errorText(err));
+      return;
+    }
+    this.proc = proc;
+    this.pid = proc.pid ?? null;
+    this.health = null;
+    this.healthFailures = 0;
+    this.setState('starting', null);
+    this.logger.info('sidecar started', { service: this.name, sidecar_pid: this.pid });
+
+    // A closed pipe on a dying child must not crash the primary.
+    proc.stdin.on('error', () => undefined);
+    this.relayLogs(proc.stdout);
+    this.relayLogs(proc.stderr);
+
+    void proc.then((result) => this.onExit(proc, result.exitCode, result.signal, result.failed && result.exitCode === undefined ? (result.shortMessage ?? "could not be started") : null));
+    void this.waitReady(proc);
+  }
+
+  private launch(env: Record<string, string>): Subprocess {
+    return execa(
       this.settings.python,
       ['-m', 'mdso_sidecar', '--service', this.name, '--socket', this.socketPath],
       {
@@ -155,20 +212,6 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
         cleanup: false,
       },
     );
-    this.proc = proc;
-    this.pid = proc.pid ?? null;
-    this.health = null;
-    this.healthFailures = 0;
-    this.setState('starting', null);
-    this.logger.info('sidecar started', { service: this.name, sidecar_pid: this.pid });
-
-    // A closed pipe on a dying child must not crash the primary.
-    proc.stdin.on('error', () => undefined);
-    this.relayLogs(proc.stdout);
-    this.relayLogs(proc.stderr);
-
-    void proc.then((result) => this.onExit(proc, result.exitCode, result.signal, result.failed && result.exitCode === undefined ? (result.shortMessage ?? "could not be started") : null));
-    void this.waitReady(proc);
   }
 
   private async waitReady(proc: Subprocess): Promise<void> {
@@ -208,15 +251,33 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
     if (this.proc !== proc) return;
     this.proc = null;
     this.pid = null;
-    const how = spawnError ?? (signal !== undefined ? `killed by ${signal}` : `exited with code ${String(exitCode)}`);
+    const how =
+      spawnError ??
+      (signal !== undefined
+        ? `killed by ${signal}`
+        : exitCode === SIDECAR_EXIT_SOCKET_LOST
+          ? `exited with code ${exitCode}: its socket file was removed or replaced`
+          : `exited with code ${String(exitCode)}`);
     if (this.stopping) {
       this.logger.info('sidecar stopped', { service: this.name, how });
       this.setState('stopped', null);
       return;
     }
+    this.onCrash(this.message !== null && this.state !== 'ready' ? `${this.message}; ${how}` : how, how);
+  }
+
+  private onSpawnFailure(error: string): void {
+    if (this.stopping) {
+      this.setState('stopped', null);
+      return;
+    }
+    this.onCrash(`could not be started: ${error}`, error);
+  }
+
+  /** Counts a crash, then restarts after a backoff or gives up (`failed`) after too many. */
+  private onCrash(reason: string, how: string): void {
     const now = Date.now();
     this.crashTimes = [...this.crashTimes.filter((t) => now - t < this.config.sidecarRestartWindowMs), now];
-    const reason = this.message !== null && this.state !== 'ready' ? `${this.message}; ${how}` : how;
     if (this.crashTimes.length > this.config.sidecarMaxRestarts) {
       this.logger.error('sidecar keeps crashing; giving up', { service: this.name, how, crashes: this.crashTimes.length });
       this.setState(

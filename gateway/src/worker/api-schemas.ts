@@ -3,9 +3,8 @@
 // cannot drift; test/e2e/openapi.test.ts validates real answers against the document.
 import { z } from 'zod';
 import { KNOWN_SERVICES } from '../services.js';
-import type { SidecarState } from '../snapshot.js';
+import { SIDECAR_STATES } from '../snapshot.js';
 
-const SIDECAR_STATES = ['starting', 'ready', 'unavailable', 'restarting', 'failed', 'stopped'] as const satisfies readonly SidecarState[];
 
 export const ServiceNameSchema = z.enum(KNOWN_SERVICES).meta({ description: 'An OCR service known to the gateway.' });
 
@@ -19,7 +18,11 @@ export const OcrPageSchema = z
     }),
     duration_ms: z.number().min(0).meta({ description: 'Time spent on this page.' }),
     error: z.string().nullable().meta({ description: 'Why the page could not be read (then listed in failed_pages), else null.' }),
-    blank: z.boolean().meta({ description: 'The page has no text on it.' }),
+    blank: z.boolean().meta({ description: 'No text was found on the page (its text is empty); then `warning` says so.' }),
+    warning: z
+      .string()
+      .optional()
+      .meta({ description: 'Present when the page was read but something about it deserves a look, e.g. no text was found on it.' }),
     rotation: z.int().meta({ description: 'Clockwise correction applied to a page scanned sideways or upside down (degrees).' }),
     meta: z
       .record(z.string(), z.unknown())
@@ -35,6 +38,10 @@ export const OcrAnswerSchema = z
     page_count: z.int().min(1).meta({ description: 'Pages returned (those of page_range when given).' }),
     duration_ms: z.int().min(0).meta({ description: 'Time from request to answer in the gateway.' }),
     failed_pages: z.array(z.int().min(1)).optional().meta({ description: 'Pages that could not be read; present only when some failed.' }),
+    blank_pages: z
+      .array(z.int().min(1))
+      .optional()
+      .meta({ description: 'Pages read without error on which no text was found (blank, or text the service could not see); present only when there are some.' }),
     pages: z.array(OcrPageSchema).optional().meta({ description: 'Per-page detail; only with ?pages=true.' }),
   })
   .meta({ id: 'OcrAnswer' });

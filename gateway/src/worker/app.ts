@@ -25,6 +25,10 @@ export function createApp(
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
+  // One spelling per route: `/OCR/tesseract` and `/ocr/tesseract/` are 404, like an unknown route
+  // (and an encoded service name, see ocr-route.ts). Documented in README (API).
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   app.use(requestContext(logger));
   app.use(securityHeaders);
   app.use(accessLog());

@@ -4,7 +4,7 @@ import { ApiError, GatewayTimeout, ServiceUnavailable } from '../errors.js';
 import { isConnectionError, type SidecarAnswer } from '../sidecar-client.js';
 import type { OcrOptions } from './ocr-options.js';
 
-export type AbortCause = 'timeout' | 'client-gone' | 'too-large';
+export type AbortCause = 'timeout' | 'client-gone' | 'too-large' | 'slow-upload';
 
 export class OcrExchange {
   readonly deadline: number;
@@ -13,6 +13,8 @@ export class OcrExchange {
   private cause: AbortCause | null = null;
   private causeError: ApiError | null = null;
   private answer: Promise<SidecarAnswer> | null = null;
+  private uploadDone = false;
+  private readonly uploadEndHooks: (() => void)[] = [];
 
   constructor(
     readonly service: string,
@@ -31,6 +33,21 @@ export class OcrExchange {
 
   get abortCause(): AbortCause | null {
     return this.cause;
+  }
+
+  /** True until the whole form has been read (or the request ended). */
+  get uploading(): boolean {
+    return !this.uploadDone;
+  }
+
+  onUploadEnd(hook: () => void): void {
+    this.uploadEndHooks.push(hook);
+  }
+
+  endUpload(): void {
+    if (this.uploadDone) return;
+    this.uploadDone = true;
+    for (const hook of this.uploadEndHooks.splice(0)) hook();
   }
 
   start(send: (signal: AbortSignal) => Promise<SidecarAnswer>): void {

@@ -4,7 +4,18 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import type { Config } from '../config.js';
 import type { ServiceName } from '../services.js';
-import { ApiError, BadRequest, FileTooLarge, GatewayTimeout, ServiceNotFound, ServiceUnavailable, SidecarError } from '../errors.js';
+import {
+  ApiError,
+  BadRequest,
+  FileTooLarge,
+  GatewayTimeout,
+  RouteNotFound,
+  ServiceNotFound,
+  ServiceUnavailable,
+  SidecarError,
+  UploadTimeout,
+  withoutServerPaths,
+} from '../errors.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
 import type { SidecarStatus } from '../snapshot.js';
 import type { OcrAnswer } from './api-schemas.js';
@@ -13,6 +24,7 @@ import { OcrExchange } from './ocr-exchange.js';
 import { PAGE_BREAK, parseOcrOptions } from './ocr-options.js';
 import { contextOf } from './request-context.js';
 import { SidecarStorage } from './sidecar-storage.js';
+import { watchUpload } from './upload-watch.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -54,6 +66,8 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
 
   const admit = (req: Request, res: Response, next: NextFunction): void => {
     const name = String(req.params.service);
+    // The service is named as it is spelled (`%74esseract` is not `tesseract`).
+    if (req.path !== `/ocr/${name}`) throw new RouteNotFound(`No route for ${req.method} ${req.path.slice(0, 200)}: write the service name plainly, e.g. /ocr/tesseract.`);
     const sidecar = config.services.some((s) => s.name === name) ? store.get(name) : undefined;
     if (sidecar === undefined) throw new ServiceNotFound(name);
     assertCanServe(sidecar);
@@ -73,12 +87,40 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
     const exchange = new OcrExchange(name, ctx.id, sidecar.socketPath, options, config.maxUploadBytes, config.timeoutMs);
     res.locals.exchange = exchange;
 
+    // Until the whole form is in, the limits are the upload's own (408); then TIMEOUT (504).
+    const failUpload = (err: UploadTimeout): void => {
+      exchange.abort('slow-upload', err);
+      if (res.headersSent) return;
+      // The rest of the body will not be read: close the connection once the answer is out.
+      res.setHeader('Connection', 'close');
+      res.once('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
+      sendError(res, err);
+    };
+    const stopWatch = watchUpload(req, { windowMs: config.uploadRateWindowMs, minBytesPerS: config.uploadMinBytesPerS }, (received) =>
+      failUpload(
+        new UploadTimeout(
+          `The upload is too slow: ${received} bytes arrived in the last ${config.uploadRateWindowMs / 1000} s, below the ` +
+            `minimum of ${config.uploadMinBytesPerS} bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.`,
+          { received_bytes: received, window_s: config.uploadRateWindowMs / 1000, min_bytes_per_s: config.uploadMinBytesPerS },
+        ),
+      ),
+    );
+    exchange.onUploadEnd(stopWatch);
     const timer = setTimeout(() => {
+      if (exchange.uploading) {
+        failUpload(
+          new UploadTimeout(`The upload did not complete within ${config.timeoutMs / 1000} s (TIMEOUT); check the connection and send the file again.`, {
+            timeout_s: config.timeoutMs / 1000,
+          }),
+        );
+        return;
+      }
       exchange.abort('timeout');
       if (!res.headersSent) sendError(res, new GatewayTimeout(config.timeoutMs));
     }, config.timeoutMs);
     res.on('close', () => {
       clearTimeout(timer);
+      exchange.endUpload();
       if (!res.writableFinished) exchange.abort('client-gone');
     });
     next();
@@ -86,8 +128,10 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
 
   const parse = (req: Request, res: Response, next: NextFunction): void => {
     upload(req, res, (err: unknown) => {
-      if (err === undefined || err === null) return next();
       const exchange = exchangeOf(res);
+      exchange.endUpload();
+      if (exchange.abortCause === 'slow-upload') return; // answered already
+      if (err === undefined || err === null) return next();
       // A client that went away mid-upload gets no answer (the access log says 499). (req.destroyed
       // is no sign: node destroys every fully read request.)
       const clientGone = exchange.abortCause === 'client-gone' || res.destroyed || req.socket.destroyed;
@@ -124,6 +168,8 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
   return [admit, parse, answer];
 }
 
+const BLANK_PAGE_WARNING = 'No text was found on this page: it is blank, or its text could not be seen (check the scan or photo).';
+
 const SOURCE_LABEL = /^[a-z][a-z:-]{0,31}$/;
 
 function countPages(metrics: WorkerMetrics, service: string, pages: readonly SidecarPage[]): void {
@@ -137,15 +183,20 @@ function countPages(metrics: WorkerMetrics, service: string, pages: readonly Sid
 
 function assertCanServe(sidecar: SidecarStatus): void {
   const name = sidecar.name;
+  const why = withoutServerPaths(sidecar.message ?? 'see the gateway log');
   switch (sidecar.state) {
     case 'ready':
       return;
     case 'failed':
-      throw new ServiceUnavailable(`OCR service '${name}' has failed: ${sidecar.message ?? 'see the gateway log'}`, undefined, {
+      throw new ServiceUnavailable(`OCR service '${name}' has failed: ${why}`, undefined, {
         state: sidecar.state,
       });
     case 'unavailable':
-      throw new ServiceUnavailable(`OCR service '${name}' is unavailable: ${sidecar.message ?? 'see the gateway log'}`, undefined, {
+      throw new ServiceUnavailable(`OCR service '${name}' is unavailable: ${why}`, undefined, {
+        state: sidecar.state,
+      });
+    case 'unresponsive':
+      throw new ServiceUnavailable(`OCR service '${name}' is not answering its health checks (restarted if it stays so); retry shortly.`, 5, {
         state: sidecar.state,
       });
     default:
@@ -162,6 +213,9 @@ function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: n
   };
   const failed = body.pages.filter((p) => p.error !== null).map((p) => p.page);
   if (failed.length > 0) out.failed_pages = failed;
+  const blank = (p: SidecarPage): boolean => p.error === null && (p.blank ?? p.text.trim() === '');
+  const blankPages = body.pages.filter(blank).map((p) => p.page);
+  if (blankPages.length > 0) out.blank_pages = blankPages;
   if (includePages) {
     out.pages = body.pages.map((p) => ({
       page: p.page,
@@ -170,6 +224,7 @@ function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: n
       duration_ms: p.ms,
       error: p.error,
       blank: p.blank ?? p.text.trim() === '',
+      ...(blank(p) ? { warning: BLANK_PAGE_WARNING } : {}),
       rotation: p.rotation ?? 0,
       ...(p.meta !== undefined ? { meta: p.meta } : {}),
     }));
@@ -187,7 +242,7 @@ function sidecarError(result: SidecarAnswer): ApiError {
   return new SidecarError(
     result.status,
     typeof body.type === 'string' ? body.type : 'SidecarError',
-    typeof body.error === 'string' ? body.error : `The OCR service answered ${result.status}.`,
+    typeof body.error === 'string' ? withoutServerPaths(body.error) : `The OCR service answered ${result.status}.`,
     typeof body.details === 'object' && body.details !== null ? (body.details as Record<string, unknown>) : {},
     Number.isFinite(retry) ? retry : result.status === 503 ? 5 : undefined,
   );

@@ -15,6 +15,7 @@ import {
   ServiceNotFound,
   ServiceUnavailable,
   Unauthorized,
+  UploadTimeout,
 } from '../errors.js';
 import { KNOWN_SERVICES } from '../services.js';
 import {
@@ -72,6 +73,11 @@ function errorResponses(config: Config): Record<string, JsonObject> {
     new ServiceNotFound('x'),
     new FileTooLarge(mb),
     new ServiceUnavailable("OCR service 'olmocr' is starting; retry shortly.", 5, { state: 'starting' }),
+    new UploadTimeout('The upload is too slow: 0 bytes arrived in the last 30 s, below the minimum of 1024 bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.', {
+      received_bytes: 0,
+      window_s: 30,
+      min_bytes_per_s: 1024,
+    }),
     new GatewayTimeout(config.timeoutMs),
   ];
   const statuses = [...new Set([...gateway.map((e) => e.status), ...SIDECAR_ERROR_TYPES.map((e) => e.status)])].sort();
@@ -90,7 +96,7 @@ function errorResponses(config: Config): Record<string, JsonObject> {
         examples[e.type] = { value: { error: `(${e.when})`, type: e.type, details: {}, detail: `(${e.when})` } };
       }
     }
-    const retry = status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying (starting, restarting, queue full, GPU out of memory).', schema: { type: 'integer' } } } } : {};
+    const retry = status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying (starting, restarting, not answering its health checks, queue full, disk full, GPU out of memory).', schema: { type: 'integer' } } } } : {};
     out[String(status)] = {
       description: lines.join('\n\n'),
       ...retry,

@@ -1,11 +1,13 @@
 // A gateway worker process (node:cluster): serves HTTP from the primary's health snapshot, asks to be
 // recycled after MAX_REQUESTS answers, and drains in-flight requests when told to stop.
 import type { Server, ServerResponse } from 'node:http';
+import net from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeSidecarAgents } from '../sidecar-client.js';
-import { isPrimaryToWorker, type WorkerToPrimary } from '../snapshot.js';
+import { isPrimaryToWorker, WORKER_HEARTBEAT_MS, type WorkerToPrimary } from '../snapshot.js';
 import { createApp } from './app.js';
+import { ConnectionGuard, connectionCap, openFileLimit } from './connections.js';
 import { PrimaryClient } from './primary-client.js';
 import { SnapshotStore } from './snapshot-store.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -16,6 +18,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   metrics.listen();
   const primary = new PrimaryClient((msg: WorkerToPrimary) => process.send?.(msg) ?? false);
   let server: Server | null = null;
+  let guard: ConnectionGuard | null = null;
   let draining = false;
   const open = new Set<ServerResponse>();
 
@@ -29,11 +32,17 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
     }, config.shutdownGraceMs + 1000);
     force.unref();
     if (server === null) process.exit(0);
+    // Stop taking connections; every answer from now on says `Connection: close`; a connection is
+    // closed once it is quiet (never between an answer and the next request a keep-alive client
+    // has already sent); the worker exits when the last one is gone.
     for (const res of open) if (!res.headersSent) res.setHeader('Connection', 'close');
-    server.close(() => {
+    // net.Server's close, not http.Server's: since node 19 the latter also closes every idle
+    // keep-alive connection at once, racing the next request a client is sending on it.
+    net.Server.prototype.close.call(server, () => {
+      guard?.stop();
       void closeSidecarAgents().finally(() => process.exit(0));
     });
-    server.closeIdleConnections();
+    guard?.drain();
   };
 
   process.on('message', (msg: unknown) => {
@@ -47,6 +56,9 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('disconnect', () => drain('primary went away'));
 
+  // The primary's watchdog replaces a worker whose event loop stops turning (WORKER_STALL_TIMEOUT).
+  setInterval(() => process.send?.({ type: 'alive' } satisfies WorkerToPrimary, undefined, {}, () => undefined), WORKER_HEARTBEAT_MS).unref();
+
   await store.ready();
   const app = createApp(config, logger, store, metrics, primary);
 
@@ -58,7 +70,12 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   server.requestTimeout = config.timeoutMs + 30_000;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
-  server.on('request', (_req, res: ServerResponse) => {
+  const fdLimit = openFileLimit();
+  server.maxConnections = connectionCap(config.maxConnections, fdLimit);
+  guard = new ConnectionGuard(server, config.connectionIdleTimeoutMs);
+  // Before express's own listener: express may answer synchronously (/livez), after which no header
+  // can be set (it threw, and the draining worker died with its connections).
+  server.prependListener('request', (_req, res: ServerResponse) => {
     if (draining) res.setHeader('Connection', 'close');
     open.add(res);
     res.on('close', () => open.delete(res));
@@ -69,7 +86,6 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
         logger.info('worker reached MAX_REQUESTS; asking to be recycled', { answered });
         process.send?.({ type: 'recycle-me' } satisfies WorkerToPrimary);
       }
-      if (draining) server?.closeIdleConnections();
     });
   });
   server.on('error', (err) => {
