@@ -107,12 +107,13 @@ def test_lang_option_validated(pipeline: Pipeline) -> None:
     assert engine.parse_options({"lang": "eng"}) == {"lang": "eng"}
     assert engine.parse_options({"lang": "fra+eng"}) == {"lang": "fra+eng"}
     for bad in ["xyz", "osd", "fra+", ""]:
-        with pytest.raises(BadOption, match="installed languages: eng, fra"):
+        with pytest.raises(BadOption, match=r"installed languages: (\w+, )*eng, (\w+, )*fra\b"):
             engine.parse_options({"lang": bad})
     with pytest.raises(BadOption, match="unknown option 'dpi'"):
         engine.parse_options({"dpi": "300"})
     assert engine.describe() == "tesseract 5.5.4 (fra+eng)"
-    assert engine.languages() == ["eng", "fra", "osd"]
+    languages = engine.languages()
+    assert languages == sorted(languages) and {"eng", "fra", "osd"} <= set(languages)
 
 
 def test_missing_language_makes_engine_unavailable() -> None:

@@ -38,7 +38,10 @@ export interface Gateway {
   exited: Promise<number | null>;
 }
 
-export async function startGateway(env: Record<string, string | undefined> = {}, options: { waitReady?: boolean } = {}): Promise<Gateway> {
+export async function startGateway(
+  env: Record<string, string | undefined> = {},
+  options: { waitReady?: boolean; /** `ulimit -n` for the gateway and its children */ openFiles?: number } = {},
+): Promise<Gateway> {
   const port = await freePort();
   const base = mkdtempSync(path.join(os.tmpdir(), 'mdso-test-'));
   const runDir = path.join(base, 'run');
@@ -62,7 +65,12 @@ export async function startGateway(env: Record<string, string | undefined> = {},
   };
   // undefined removes a variable (unset), '' keeps it set but empty.
   for (const [k, v] of Object.entries(fullEnv)) if (v === undefined) delete fullEnv[k];
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'gateway', 'src', 'main.js')], {
+  const main = path.join(ROOT, 'dist', 'gateway', 'src', 'main.js');
+  const [command, args] =
+    options.openFiles === undefined
+      ? [process.execPath, [main]]
+      : ['bash', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, main]];
+  const proc = spawn(command, args, {
     cwd: ROOT,
     env: fullEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

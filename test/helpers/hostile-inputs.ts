@@ -34,6 +34,7 @@ interface PageJson {
   text: string;
   blank: boolean;
   error: string | null;
+  warning?: string;
 }
 
 export interface HostileCase {
@@ -62,6 +63,9 @@ const blankPage = (json: Json): string | null => {
   const pages = json.pages as PageJson[] | undefined;
   if (json.text !== '') return `text is ${JSON.stringify(json.text)}, expected ''`;
   if (json.page_count !== 1 || pages?.[0]?.blank !== true || pages[0].error !== null) return `expected one blank page: ${JSON.stringify(pages)}`;
+  // Said where a client can check it: the answer's blank_pages and the page's warning.
+  if (JSON.stringify(json.blank_pages) !== '[1]') return `expected blank_pages [1], got ${JSON.stringify(json.blank_pages)}`;
+  if (!/No text was found/.test(String(pages[0].warning))) return `expected a warning on the page: ${JSON.stringify(pages[0])}`;
   return null;
 };
 
@@ -111,7 +115,10 @@ export const HOSTILE_CASES: HostileCase[] = [
   { name: 'page_range=5-2', file: 'blank-a4.pdf', query: '?page_range=5-2', status: [400], type: 'BadOption', error: /page_range/ },
   { name: 'page_range=99999999999', file: 'blank-a4.pdf', query: '?page_range=99999999999', status: [400], type: 'BadOption', error: /beyond the document: it has 1 page/ },
   // Over 4300 digits Python's int() refuses (was a 500 before the sidecar capped the digits).
-  { name: 'page_range of 5000 digits', file: 'blank-a4.pdf', query: `?page_range=${'9'.repeat(5000)}`, status: [400], type: 'BadOption', error: /beyond the document/ },
+  { name: 'page_range of 150 digits', file: 'blank-a4.pdf', query: `?page_range=${'9'.repeat(150)}`, status: [400], type: 'BadOption', error: /beyond the document/ },
+  { name: 'page_range of 5000 digits', file: 'blank-a4.pdf', query: `?page_range=${'9'.repeat(5000)}`, status: [400], type: 'BadOption', error: /at most 200 characters/ },
+  { name: 'GIF header and nothing else', file: 'header-only.gif', status: [422], type: 'CorruptDocument', error: /GIF image could not be read/ },
+  { name: 'TIFF header and nothing else', file: 'header-only.tiff', status: [422], type: 'CorruptDocument', error: /TIFF image could not be read/ },
   { name: 'lang=xx', file: 'blank-a4.pdf', query: '?lang=xx', status: [400], type: 'BadOption', error: /lang 'xx'/ },
 ];
 
@@ -140,6 +147,8 @@ export async function runHostileCase(gw: Gateway, inputs: HostileInputs, c: Host
   const ms = Date.now() - started;
   const got = `${r.status} ${JSON.stringify(r.json).slice(0, 300)}`;
   const fail = (why: string): CaseOutcome => ({ ok: false, detail: `${why}; got ${got}`, status: r.status, ms, answered: true });
+  const leak = serverInternals(gw, JSON.stringify(r.json));
+  if (leak !== null) return fail(`the answer reveals ${leak}`);
   if (!c.status.includes(r.status)) return fail(`expected ${c.status.join(' or ')}`);
   if (r.status >= 400) {
     if (typeof r.json.error !== 'string' || typeof r.json.type !== 'string' || typeof r.json.details !== 'object') return fail('error JSON lacks error/type/details');
@@ -151,6 +160,18 @@ export async function runHostileCase(gw: Gateway, inputs: HostileInputs, c: Host
   }
   if (c.maxMs !== undefined && ms > c.maxMs) return fail(`answered in ${ms} ms, more than ${c.maxMs}`);
   return { ok: true, detail: got, status: r.status, ms, answered: true };
+}
+
+/**
+ * What an answer must never carry: a server path (temp, run or project dir, any /tmp path), a pid,
+ * Python internals. Returns what leaked, or null.
+ */
+export function serverInternals(gw: Gateway, answer: string): string | null {
+  const paths = [gw.tmpDir, gw.runDir, ROOT, os.tmpdir(), '/tmp/', 'site-packages'];
+  for (const p of paths) if (answer.includes(p)) return `the path ${p}`;
+  if (/Traceback|File \\?"[^"]*\.py|mdso-ocr-spool-/.test(answer)) return 'Python internals';
+  const pid = /"(?:sidecar_)?pid":\s*\d+/.exec(answer);
+  return pid !== null ? `a pid (${pid[0]})` : null;
 }
 
 /** Every plain file under a directory, recursively (the sidecars' spool dirs are left, empty). */
