@@ -197,6 +197,12 @@ describe('client contract (tesseract)', () => {
     assert.equal(res.status, 413);
   });
 
+  it('takes lang=fra+eng as typed in a URL (the + arrives as a space)', async () => {
+    const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'), { query: '?lang=fra+eng' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.match(String(r.json.text), /SIRET/);
+  });
+
   it('answers 400 naming the problem for a form without a file part, with two files, or a bad option', async () => {
     const none = new FormData();
     none.append('note', 'hello');

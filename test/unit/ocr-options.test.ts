@@ -30,6 +30,10 @@ describe('parseOcrOptions', () => {
     for (const bad of ['', ',', '1,', ',1', '1 2', '1--2', '-3', '1-2-3', '1-a', 'x', '1-2 3']) assert.equal(normalizePageRange(bad), null, bad);
   });
 
+  it('reads a language list joined by +, a space (what + becomes in a query string) or a comma', () => {
+    for (const lang of ['fra+eng', 'fra eng', 'fra,eng', ' fra ,  eng ']) assert.deepEqual(parseOcrOptions({ lang }).sidecarQuery, { lang: 'fra+eng' });
+  });
+
   it('refuses every option value above 200 characters before reading it', () => {
     for (const key of ['pages', 'page_range', 'lang', 'mode']) {
       assert.throws(() => parseOcrOptions({ [key]: '1'.repeat(201) }), (err: unknown) => err instanceof BadOption && /at most 200 characters/.test(err.message));

@@ -48,6 +48,10 @@ export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
         setRange(options, range, key);
         break;
       }
+      case 'lang':
+        // `fra+eng` arrives as "fra eng" (in a query string `+` is a space); `fra,eng` is common too.
+        options.sidecarQuery[key] = value.split(/[\s,+]+/).filter((part) => part !== '').join('+');
+        break;
       default:
         options.sidecarQuery[key] = value;
     }
@@ -146,8 +150,9 @@ export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
   {
     name: 'lang',
     services: ['tesseract'],
-    description: 'Languages for this request, joined by `+` (installed ones only; default TESSERACT_LANG).',
-    schema: { type: 'string', pattern: '^[A-Za-z0-9_]+(\\+[A-Za-z0-9_]+)*$' },
+    description:
+      'Languages for this request (installed ones only; default TESSERACT_LANG), joined by `+`, a space or a comma: `fra+eng` typed in a query string arrives as `fra eng` and means the same.',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_ +,]+$' },
     example: 'fra+eng',
   },
   {
