@@ -17,14 +17,37 @@ Scores, per category (sums over its pages, so long pages weigh more):
   the output (multiset match; surrounding punctuation, € and % stripped on both sides, so "685,00€"
   matches "685,00 €" but "1150,00" does not match "1 150,00").
 
-Environment: EVAL_DOCS (documents per category, default 2), EVAL_CATEGORIES (comma list),
-EVAL_VARIANTS (';'-separated `label=query` for services, `cli` for the reference; default
-`cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto`; a label's first word is the service), EVAL_ENV (extra gateway environment, `A=1,B=2`), EVAL_OUT (output folder, default run/eval:
-inputs/, texts/, report.md, results.json).
+Real photos (`--photos DIR` or EVAL_PHOTOS=DIR; category `real-photo`): camera photos of printed
+pages with their ground truth, read where they lie and never copied into the project (their licences
+are in DIR/SOURCES.md). DIR holds manifest.tsv (columns `name`, `lang`, `kind`, ...) and NAME.jpg +
+NAME.txt per photo. They are scored per source group: the manifest's `lang` for typewritten pages
+(cs, sk, da, and together "typewritten"), `receipts` for the `kind` "receipt ..." rows, whose ground
+truth (WildReceipt) lost the spaces inside each box: receipts are scored on texts with all whitespace
+removed on both sides, CER only (WER and numeric tokens need the spaces). Beside the summed CER the
+group table gives the mean of the per-photo CERs (a short photo weighs as much as a long one) and
+out/GT, the output's length over the ground truth's (well under 1: whole paragraphs lost); a second
+table lists every photo.
+
+Language: a variant's query may hold `{lang}`, replaced for each input by its tesseract language
+(URL-encoded): the manifest's `lang` mapped to tesseract's name (cs→ces, sk→slk, da→dan, en→eng,
+de→deu) for a real photo, fra+eng for the generated French quotes. So `tesseract lang=lang={lang}`
+OCRs each photo in its own language and `tesseract=` keeps the service default (fra+eng, what a
+client that sends no `lang` gets). The language is a query template rather than a separate switch
+so that the service row and the CLI row spell it alike: `cli lang=lang={lang}` runs the reference
+with `-l <the photo's language>` (the CLI row takes `lang=` only; bare `cli` is `-l fra+eng`).
+
+Environment: EVAL_DOCS (documents per category, default 2), EVAL_CATEGORIES (comma list; default
+every generated category, plus real-photo when a photo folder is given; `real-photo` alone runs only
+the photos), EVAL_VARIANTS (';'-separated `label=query` for services, `cli[ label][=lang=...]` for the
+reference; default `cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto`; a label's first word is
+the service), EVAL_ENV (extra gateway environment, `A=1,B=2`), EVAL_PHOTOS (the photo folder),
+EVAL_OUT (output folder, default run/eval: inputs/, texts/, report.md, results.json).
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import http.client
 import json
 import os
@@ -35,27 +58,34 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote
 
 from rapidfuzz.distance import Levenshtein
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-import eval_inputs
-from bench import KEY, Gateway, multipart, norm
+import eval_inputs  # noqa: E402  (after the sys.path line)
+from bench import KEY, Gateway, multipart, norm  # noqa: E402
 
+REAL_PHOTO = "real-photo"
 OUT = ROOT / os.environ.get("EVAL_OUT", "run/eval")
 DOCS = int(os.environ.get("EVAL_DOCS", "2"))
-CATEGORIES = [c for c in os.environ.get("EVAL_CATEGORIES", ",".join(eval_inputs.CATEGORIES)).split(",") if c]
-VARIANTS = [v for v in os.environ.get("EVAL_VARIANTS", "cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto").split(";") if v]
+VARIANTS = [v for v in os.environ.get(
+    "EVAL_VARIANTS", "cli;tesseract ocr=mode=ocr;tesseract auto=mode=auto").split(";") if v]
 EXTRA_ENV = dict(kv.split("=", 1) for kv in os.environ.get("EVAL_ENV", "").split(",") if kv)
 LANG = "fra+eng"
 TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
 _STRIP = ".,;:()[]«»\"'!?€%"
 _DIGIT = re.compile(r"[0-9]")
+_SPACE = re.compile(r"\s+")
 MIME = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".tif": "image/tiff", ".png": "image/png"}
+# The photo manifest's `lang` (ISO 639-1) as tesseract names its language data.
+TESSERACT_LANG = {"cs": "ces", "sk": "slk", "da": "dan", "en": "eng", "de": "deu"}
+TYPEWRITTEN = ("cs", "sk", "da")
 
 report: list[str] = []
 
@@ -70,18 +100,84 @@ def numeric_tokens(text: str) -> Counter[str]:
     return Counter(t for t in tokens if _DIGIT.search(t))
 
 
-def score(reference: str, hypothesis: str) -> dict[str, int]:
+def score(reference: str, hypothesis: str, spaceless: bool = False) -> dict[str, int]:
+    """Edit counts of one output. spaceless: both texts lose all whitespace first, for ground truth
+    that lost its spaces (WildReceipt); words and numeric tokens then go unscored (0), since both
+    are cut at spaces."""
+    if spaceless:
+        ref, hyp = _SPACE.sub("", reference), _SPACE.sub("", hypothesis)
+        return {"chars": len(ref), "out_chars": len(hyp), "char_edits": Levenshtein.distance(ref, hyp),
+                "words": 0, "word_edits": 0, "nums": 0, "nums_found": 0}
     ref, hyp = norm(reference), norm(hypothesis)
     ref_words, hyp_words = ref.split(), hyp.split()
     ref_nums, hyp_nums = numeric_tokens(reference), numeric_tokens(hypothesis)
     return {
         "chars": len(ref),
+        "out_chars": len(hyp),
         "char_edits": Levenshtein.distance(ref, hyp),
         "words": len(ref_words),
         "word_edits": Levenshtein.distance(ref_words, hyp_words),
         "nums": sum(ref_nums.values()),
         "nums_found": sum((ref_nums & hyp_nums).values()),
     }
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RealPhoto(eval_inputs.Sample):
+    """A camera photo from the --photos folder: its source group (cs, sk, da, receipts), tesseract
+    language, and whether its ground truth lost its spaces."""
+
+    group: str = ""
+    lang: str = LANG
+    spaceless: bool = False
+
+
+def load_photos(folder: Path) -> list[RealPhoto]:
+    """The photos listed in folder/manifest.tsv, read where they lie: they are not the project's to
+    copy (folder/SOURCES.md holds their licences)."""
+    manifest = folder / "manifest.tsv"
+    if not manifest.is_file():
+        raise SystemExit(f"{folder}: no manifest.tsv; --photos / EVAL_PHOTOS names the folder holding "
+                         "manifest.tsv and NAME.jpg + NAME.txt per photo")
+    with manifest.open(encoding="utf-8", newline="") as f:
+        rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [photo_sample(folder, row) for row in rows]
+
+
+def photo_sample(folder: Path, row: dict[str, str]) -> RealPhoto:
+    """One manifest row. Receipts are a group of their own, scored without spaces (see score)."""
+    if row["lang"] not in TESSERACT_LANG:
+        raise SystemExit(f"{folder}/manifest.tsv: {row['name']} has lang {row['lang']!r}; "
+                         f"eval.py knows {', '.join(TESSERACT_LANG)} (add it to TESSERACT_LANG)")
+    receipt = row["kind"].startswith("receipt")
+    path = folder / f"{row['name']}.jpg"
+    text = (folder / f"{row['name']}.txt").read_text(encoding="utf-8")
+    return RealPhoto(REAL_PHOTO, path.name, path, [text], {"kind": row["kind"]},
+                     group="receipts" if receipt else row["lang"], lang=TESSERACT_LANG[row["lang"]],
+                     spaceless=receipt)
+
+
+def sample_lang(sample: eval_inputs.Sample) -> str:
+    return sample.lang if isinstance(sample, RealPhoto) else LANG
+
+
+def with_lang(query: str, sample: eval_inputs.Sample) -> str:
+    """The variant's query for this input: `{lang}` becomes the input's tesseract language."""
+    return query.replace("{lang}", quote(sample_lang(sample), safe=""))
+
+
+def missing_languages(variants: list[str], samples: list[eval_inputs.Sample]) -> list[str]:
+    """Languages a `{lang}` variant will ask for that tesseract has no data for: found before the run,
+    not as a 400 half-way through it."""
+    if not any("{lang}" in v for v in variants):
+        return []
+    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=False,
+                            env={**os.environ, "TESSDATA_PREFIX": TESSDATA}).stdout.split()
+    wanted = {lang for s in samples for lang in sample_lang(s).split("+")}
+    return sorted(wanted - set(listed))
 
 
 # -- readers -----------------------------------------------------------------------------------------
@@ -98,17 +194,26 @@ def page_images(sample: eval_inputs.Sample, work: Path) -> list[Path]:
     return sorted(pages_dir.glob("p-*.png"))
 
 
-def read_cli(sample: eval_inputs.Sample, work: Path) -> tuple[list[str], dict[str, Any]]:
+def cli_lang(query: str) -> str:
+    """The reference row's `-l`: its query's `lang=` (fra+eng without one); it takes nothing else."""
+    options = parse_qs(query)
+    if set(options) - {"lang"}:
+        raise SystemExit(f"cli variant: only lang= is understood, not {query!r}")
+    return options.get("lang", [LANG])[0]
+
+
+def read_cli(sample: eval_inputs.Sample, work: Path, lang: str) -> tuple[list[str], dict[str, Any]]:
     env = {**os.environ, "TESSDATA_PREFIX": TESSDATA, "OMP_THREAD_LIMIT": "1"}
     texts = []
     for image in page_images(sample, work):
-        out = subprocess.run(["tesseract", str(image), "-", "-l", LANG], check=True, capture_output=True,
+        out = subprocess.run(["tesseract", str(image), "-", "-l", lang], check=True, capture_output=True,
                              text=True, env=env).stdout
         texts += out.split("\f")  # a multi-page TIFF: one form feed per page
     return [t for t in texts if t.strip()] or [""], {}
 
 
-def read_service(gw: Gateway, service: str, query: str, sample: eval_inputs.Sample) -> tuple[list[str], dict[str, Any]]:
+def read_service(gw: Gateway, service: str, query: str,
+                 sample: eval_inputs.Sample) -> tuple[list[str], dict[str, Any]]:
     body, boundary = multipart(sample.path, MIME[sample.path.suffix])
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600)
     try:
@@ -126,42 +231,100 @@ def read_service(gw: Gateway, service: str, query: str, sample: eval_inputs.Samp
     }
 
 
+def reader_of(variant: str) -> str:
+    """A variant's service (or `cli`): its label's first word."""
+    return variant.partition("=")[0].split()[0]
+
+
+def read(gw: Gateway | None, variant: str, sample: eval_inputs.Sample,
+         work: Path) -> tuple[list[str], dict[str, Any]]:
+    """One variant's pages of one input: the CLI reference or a service through the gateway."""
+    query = with_lang(variant.partition("=")[2], sample)
+    if reader_of(variant) == "cli":
+        return read_cli(sample, work, cli_lang(query))
+    assert gw is not None
+    return read_service(gw, reader_of(variant), query, sample)
+
+
 # -- run ---------------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--photos", type=Path, metavar="DIR", default=os.environ.get("EVAL_PHOTOS") or None,
+                        help="folder of real photos (manifest.tsv, NAME.jpg, NAME.txt); default EVAL_PHOTOS")
+    parser.add_argument("--rescore", type=Path, metavar="FOLDER",
+                        help="recompute the tables from a run's saved texts (e.g. run/eval)")
+    return parser.parse_args()
+
+
+def categories(photos: Path | None) -> list[str]:
+    default = [*eval_inputs.CATEGORIES, *([REAL_PHOTO] if photos else [])]
+    chosen = [c for c in os.environ.get("EVAL_CATEGORIES", ",".join(default)).split(",") if c]
+    if REAL_PHOTO in chosen and photos is None:
+        raise SystemExit(f"category {REAL_PHOTO} needs the photo folder: --photos DIR or EVAL_PHOTOS=DIR")
+    return chosen
+
+
+def build_samples(chosen: list[str], photos: Path | None) -> list[eval_inputs.Sample]:
+    """The inputs of the chosen categories; the generated corpus is only built when one of its
+    categories is chosen (it takes a while)."""
+    samples: list[eval_inputs.Sample] = []
+    if set(chosen) & set(eval_inputs.CATEGORIES):
+        samples += [s for s in eval_inputs.build(OUT / "inputs", DOCS) if s.category in chosen]
+    if REAL_PHOTO in chosen and photos is not None:
+        samples += load_photos(photos)
+    return samples
+
+
+def photo_fields(sample: eval_inputs.Sample) -> dict[str, Any]:
+    """What a result row keeps of a real photo, so that --rescore scores it the same way."""
+    if not isinstance(sample, RealPhoto):
+        return {}
+    return {"group": sample.group, "lang": sample.lang, "spaceless": sample.spaceless}
+
+
+def main(photos: Path | None) -> None:
+    chosen = categories(photos)
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
     cli_version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True,
                                  check=False).stdout.splitlines()[0]
-    say(f"# mdso-ocr eval — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}")
-    say(f"reference: `tesseract <page> - -l {LANG}` ({cli_version}, default settings); services through the gateway")
-    samples = [s for s in eval_inputs.build(OUT / "inputs", DOCS) if s.category in CATEGORIES]
-    say(f"{len(samples)} inputs, {sum(len(s.pages) for s in samples)} pages, {DOCS} documents per category; "
-        f"variants: {', '.join(VARIANTS)}" + (f"; gateway env {EXTRA_ENV}" if EXTRA_ENV else ""))
+    say(f"# mdso-ocr eval — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs, "
+        f"load avg {os.getloadavg()[0]:.2f}")
+    say(f"reference: `tesseract <page> - -l {LANG}` ({cli_version}, default settings; a cli variant's "
+        "lang= replaces fra+eng); services through the gateway")
+    samples = build_samples(chosen, photos)
+    missing = missing_languages(VARIANTS, samples)
+    if missing:
+        raise SystemExit(f"tesseract has no data for {', '.join(missing)}: apt-get install "
+                         + " ".join(f"tesseract-ocr-{lang}" for lang in missing))
+    say(f"{len(samples)} inputs, {sum(len(s.pages) for s in samples)} pages, {DOCS} documents per "
+        f"generated category; variants: {', '.join(VARIANTS)}"
+        + (f"; gateway env {EXTRA_ENV}" if EXTRA_ENV else ""))
     work = Path(tempfile.mkdtemp(prefix="mdso-eval-"))
-    services = list(dict.fromkeys(v.partition("=")[0].split()[0] for v in VARIANTS if v != "cli"))
-    gw = Gateway(1, {"ENABLED_SERVICES": ",".join(services), "TIMEOUT": "600", **EXTRA_ENV}) if services else None
+    services = list(dict.fromkeys(reader_of(v) for v in VARIANTS if reader_of(v) != "cli"))
+    gw = (Gateway(1, {"ENABLED_SERVICES": ",".join(services), "TIMEOUT": "600", **EXTRA_ENV})
+          if services else None)
     results: list[dict[str, Any]] = []
+    (OUT / "texts").mkdir(exist_ok=True)
     try:
         for i, sample in enumerate(samples):
             order = VARIANTS[i % len(VARIANTS):] + VARIANTS[: i % len(VARIANTS)]
             for variant in order:
-                label, _, query = variant.partition("=")
+                label = variant.partition("=")[0]
                 t0 = time.perf_counter()
-                if label == "cli":
-                    texts, info = read_cli(sample, work)
-                else:
-                    assert gw is not None
-                    texts, info = read_service(gw, label.split()[0], query, sample)
+                texts, info = read(gw, variant, sample, work)
                 seconds = time.perf_counter() - t0
+                extra = photo_fields(sample)
                 row = {"variant": label, "category": sample.category, "sample": sample.name,
-                       "pages": len(sample.pages), "seconds": seconds, **info,
-                       **score(sample.text, "\n".join(texts))}
+                       "pages": len(sample.pages), "seconds": seconds, **info, **extra,
+                       **score(sample.text, "\n".join(texts), extra.get("spaceless", False))}
                 results.append(row)
-                (OUT / "texts").mkdir(exist_ok=True)
-                (OUT / "texts" / f"{sample.name}.{label.replace(' ', '_')}.txt").write_text("\n\f\n".join(texts))
-                print(f"  {sample.name:40s} {label:16s} {seconds:6.1f} s  CER {row['char_edits'] / row['chars']:.2%}  "
+                text_path = OUT / "texts" / f"{sample.name}.{label.replace(' ', '_')}.txt"
+                text_path.write_text("\n\f\n".join(texts))
+                print(f"  {sample.name:40s} {label:16s} {seconds:6.1f} s  "
+                      f"CER {row['char_edits'] / max(1, row['chars']):.2%}  "
                       f"num {row['nums_found']}/{row['nums']}", flush=True)
     finally:
         if gw is not None:
@@ -170,7 +333,7 @@ def main() -> None:
     for sample in samples:
         (OUT / "texts" / f"{sample.name}.reference.txt").write_text(sample.text)
 
-    table(results, [v.partition("=")[0] for v in VARIANTS])
+    tables(results, [v.partition("=")[0] for v in VARIANTS])
     say("")
     say(f"eval took {time.time() - started:.0f} s; load avg at the end {os.getloadavg()[0]:.2f}")
     (OUT / "report.md").write_text("\n".join(report) + "\n")
@@ -178,14 +341,40 @@ def main() -> None:
 
 
 def rescore(folder: Path) -> None:
-    """`eval.py --rescore run/eval`: the table again from a run's saved texts (after a metric change)."""
+    """`eval.py --rescore run/eval`: the tables again from a run's saved texts (after a metric change)."""
     results = json.loads((folder / "results.json").read_text())
     for row in results:
         texts = folder / "texts"
         reference = (texts / f"{row['sample']}.reference.txt").read_text()
-        output = (texts / f"{row['sample']}.{row['variant'].replace(' ', '_')}.txt").read_text().replace("\n\f\n", "\n")
-        row.update(score(reference, output))
-    table(results, list(dict.fromkeys(row["variant"] for row in results)))
+        output = (texts / f"{row['sample']}.{row['variant'].replace(' ', '_')}.txt").read_text()
+        output = output.replace("\n\f\n", "\n")
+        row.update(score(reference, output, row.get("spaceless", False)))
+    tables(results, list(dict.fromkeys(row["variant"] for row in results)))
+
+
+# -- tables ------------------------------------------------------------------------------------------
+
+_SUMS = ("chars", "out_chars", "char_edits", "words", "word_edits", "nums", "nums_found", "pages", "seconds")
+
+
+def reader_name(label: str) -> str:
+    if label == "cli":
+        return "tesseract CLI (reference)"
+    return "tesseract CLI" + label[3:] if label.startswith("cli ") else label
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, float]:
+    return {k: sum(r.get(k, 0) for r in rows) for k in _SUMS}
+
+
+def tables(results: list[dict[str, Any]], labels: list[str]) -> None:
+    generated = [r for r in results if r["category"] != REAL_PHOTO]
+    photos = [r for r in results if r["category"] == REAL_PHOTO]
+    if generated:
+        table(generated, labels)
+    if photos:
+        photo_groups_table(photos, labels)
+        photo_table(photos, labels)
 
 
 def table(results: list[dict[str, Any]], labels: list[str]) -> None:
@@ -198,14 +387,75 @@ def table(results: list[dict[str, Any]], labels: list[str]) -> None:
             rows = [r for r in results if r["variant"] == label and category in ("all", r["category"])]
             if not rows:
                 continue
-            total = {k: sum(r[k] for r in rows) for k in ("chars", "char_edits", "words", "word_edits", "nums", "nums_found", "pages", "seconds")}
-            say(f"| {category} | {'tesseract CLI (reference)' if label == 'cli' else label} | "
+            total = totals(rows)
+            say(f"| {category} | {reader_name(label)} | "
                 f"{total['char_edits'] / total['chars']:.2%} | {total['word_edits'] / total['words']:.2%} | "
-                f"{total['nums_found'] / max(1, total['nums']):.3f} | {total['seconds'] / total['pages']:.2f} |")
+                f"{total['nums_found'] / max(1, total['nums']):.3f} | "
+                f"{total['seconds'] / total['pages']:.2f} |")
+
+
+def photo_groups(results: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...]]]:
+    """The real-photo groups present, in table order: each language, the typewritten pages together,
+    then the receipts."""
+    present = {r["group"] for r in results}
+    groups: list[tuple[str, tuple[str, ...]]] = [(g, (g,)) for g in TYPEWRITTEN if g in present]
+    if len(groups) > 1:
+        groups.append(("typewritten (" + "+".join(g for g, _ in groups) + ")", tuple(g for g, _ in groups)))
+    groups += [(g, (g,)) for g in sorted(present - set(TYPEWRITTEN))]
+    return groups
+
+
+def photo_groups_table(results: list[dict[str, Any]], labels: list[str]) -> None:
+    say("")
+    say("Real photos, per group. CER: summed edits / summed ground-truth characters; mean CER: the "
+        "photos' CERs averaged; out/GT: output length / ground-truth length. Receipts: whitespace "
+        "removed on both sides, CER only.")
+    say("")
+    say("| group | reader | photos | CER | mean CER | WER | numeric-token recall | out/GT | s/page |")
+    say("|---|---|---|---|---|---|---|---|---|")
+    for name, members in photo_groups(results):
+        for label in labels:
+            rows = [r for r in results if r["variant"] == label and r["group"] in members]
+            if not rows:
+                continue
+            total = totals(rows)
+            mean_cer = sum(r["char_edits"] / max(1, r["chars"]) for r in rows) / len(rows)
+            wer = f"{total['word_edits'] / total['words']:.2%}" if total["words"] else "—"
+            nums = f"{total['nums_found'] / total['nums']:.3f}" if total["nums"] else "—"
+            say(f"| {name} | {reader_name(label)} | {len(rows)} | "
+                f"{total['char_edits'] / total['chars']:.2%} | {mean_cer:.3f} | {wer} | {nums} | "
+                f"{total['out_chars'] / total['chars']:.2f} | "
+                f"{total['seconds'] / total['pages']:.2f} |")
+
+
+def photo_table(results: list[dict[str, Any]], labels: list[str]) -> None:
+    """Every photo, every reader: CER and out/GT, where a paragraph or a page half lost shows."""
+    say("")
+    say("Real photos, per photo: CER (out/GT).")
+    say("")
+    present = [label for label in labels if any(r["variant"] == label for r in results)]
+    say("| photo | group | GT chars | " + " | ".join(reader_name(label) for label in present) + " |")
+    say("|---|---|---|" + "---|" * len(present))
+    by_key = {(r["sample"], r["variant"]): r for r in results}
+    order = {name: i for i, (name, _) in enumerate(photo_groups(results))}
+    for sample in sorted(dict.fromkeys(r["sample"] for r in results),
+                         key=lambda s: (order.get(by_key[s, present[0]]["group"], 99), s)):
+        first = by_key[sample, present[0]]
+        cells = [photo_cell(by_key.get((sample, label))) for label in present]
+        say(f"| {sample.removesuffix('.jpg')} | {first['group']} | {first['chars']} | "
+            + " | ".join(cells) + " |")
+
+
+def photo_cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return ""
+    chars = max(1, row["chars"])
+    return f"{row['char_edits'] / chars:.1%} ({row['out_chars'] / chars:.2f})"
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--rescore"]:
-        rescore(Path(sys.argv[2]))
+    args = arguments()
+    if args.rescore:
+        rescore(args.rescore)
     else:
-        main()
+        main(args.photos)
