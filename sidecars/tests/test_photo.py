@@ -1,4 +1,5 @@
-"""Phone photos: the sheet is found, straightened and evenly lit; other pages are left alone."""
+"""Phone photos: the sheet is found, straightened and evenly lit; a photo filling the frame with part
+of its paper in shade is evenly lit; other pages are left alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from mdso_sidecar.engines.photo import find_sheet, flatten_photo
+from mdso_sidecar.engines.photo import find_sheet, flatten_photo, prepare_photo
 from mdso_sidecar.pipeline import Pipeline
 
 from .test_pipeline import make_engine, run
@@ -116,3 +117,67 @@ def test_page_with_a_dark_full_bleed_band_is_not_cut() -> None:
     draw.rectangle((0, 0, 160, page.size[1]), fill=15)
     draw.text((200, 150), "ISOL'EST BATIMENT", fill=250, font=ImageFont.load_default(size=60))
     assert flatten_photo(page) is None
+
+
+LIT_PARAGRAPH = ["Pompe à chaleur air/eau 8 450,00", "Ballon thermodynamique 2 980,00",
+                 "Isolation des combles 3 570,00", "Main d'oeuvre et pose 1 245,00"]
+SHADED_PARAGRAPH = ["Conditions de paiement : acompte de 30 %",
+                    "à la commande, solde à réception des travaux.",
+                    "Validité du devis : trois mois à compter", "de sa date. Total TTC 16 245,00"]
+
+
+def _shaded_photo() -> Image.Image:
+    """A camera photo of a page held close: the sheet fills the frame (no desk to find), its light
+    falls off towards the bottom left corner (a lamp at the top right), sensor noise. The real photos
+    this stands for (typewritten pages, issue 13) came back with only their lit paragraphs."""
+    width, height = 1700, 2400
+    page = Image.new("L", (width, height), 235)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(DEJAVU), 40) if DEJAVU.exists() else ImageFont.load_default(size=40)
+    for i, line in enumerate(LIT_PARAGRAPH):
+        draw.text((150, 300 + 75 * i), line, fill=40, font=font)
+    for i, line in enumerate(SHADED_PARAGRAPH):
+        draw.text((150, 1500 + 75 * i), line, fill=40, font=font)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    distance = np.hypot((width - x) / width, y / height) / np.sqrt(2)
+    light = 1 - 0.6 * distance**4
+    noise = np.random.default_rng(1).normal(0, 12, (height, width))
+    lit = np.clip(np.asarray(page, np.float32) * light + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(lit).filter(ImageFilter.GaussianBlur(1.0)).convert("RGB")
+
+
+def test_shaded_page_filling_the_frame_is_evenly_lit() -> None:
+    photo = _shaded_photo()
+    assert find_sheet(np.asarray(photo.convert("L"))) is None
+    prepared = prepare_photo(photo)
+    assert prepared is not None and prepared.note == "evenly lit"
+    # Same size (nothing cut away); the shaded corner's paper comes out as white as the lit one's.
+    assert prepared.image.size == photo.size
+    grey = np.asarray(prepared.image)
+    height, width = grey.shape
+    shaded = np.median(grey[3 * height // 4:, : width // 4])
+    lit = np.median(grey[: height // 4, 3 * width // 4:])
+    assert abs(float(shaded) - float(lit)) < 10 and shaded > 230
+
+
+def test_engine_reads_the_shaded_paragraph_of_a_photo(tmp_path: Path) -> None:
+    # Without the light evened out, Tesseract's one global threshold turns the shaded paper black and
+    # page segmentation drops the paragraph on it: only LIT_PARAGRAPH came back.
+    path = tmp_path / "shaded.jpg"
+    _shaded_photo().save(path, quality=85)
+    (page,) = run(Pipeline(make_engine(), max_pages=2), path).pages
+    assert page.meta == {"photo": "evenly lit"}
+    lines = page.text.splitlines()
+    for line in LIT_PARAGRAPH + SHADED_PARAGRAPH:
+        assert line in lines
+
+
+@pytest.mark.parametrize("grey", [110, 170])
+def test_page_with_a_grey_band_is_not_relit(grey: int) -> None:
+    # A rendered page's grey header band is as dark as shaded paper, but printed: its sharp edge tells
+    # it apart. Dividing it by its own light would wash out the white text on it.
+    page = _page().convert("L")
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, page.size[0], 250), fill=grey)
+    draw.text((200, 100), "ISOL'EST BATIMENT", fill=255, font=ImageFont.load_default(size=60))
+    assert prepare_photo(page) is None

@@ -5,8 +5,10 @@ phone's shadow across it). Tesseract binarises with one global threshold, so the
 sheet falls below it, and its layout analysis takes the dark desk and the shadow for a picture: whole
 columns of amounts are dropped. Here the sheet is found (the largest bright quadrilateral against a
 darker surround), warped flat to a rectangle, and divided by its own background light so the paper is
-white everywhere and the ink dark. A page without such a surround (a scan, a rendered PDF page, a
-screenshot) is returned unchanged.
+white everywhere and the ink dark. A photo that shows no desk (the camera held close, the sheet
+running off the frame) is only evenly lit, when its light falls off so far that part of the paper is
+darker than the page's global threshold: Tesseract takes that paper for ink and drops the paragraphs
+on it. A page without either (a scan, a rendered PDF page, a screenshot) is returned unchanged.
 
 Measured on the eval's photos (docs/ACCURACY.md): numeric-token recall 0.792 -> 0.924, 0.770 -> 0.883
 and 0.738 -> 0.882 on three seeded corpora. Straightening without evening out the light is worse than
@@ -52,6 +54,26 @@ EDGE_TRIM = 0.004
 LIGHT_SCALE = 0.25
 LIGHT_DILATE = 9
 LIGHT_MEDIAN = 21
+# A page without a sheet to straighten is evenly lit when at least this share of it is shaded paper:
+# background light of a paper's level (at least PAPER_LIGHT_MIN of the brightest paper's) yet below the
+# page's Otsu threshold, the single threshold Tesseract binarises with, so that this paper and the
+# text on it turn into one black mass that page segmentation drops as a picture; and shaded the way
+# light falls off, its outline soft (SHADE_EDGE_MAX). Measured on the quarter-size light: real camera
+# photos of typewritten pages with vignetting or a shaded side 0.09-0.24 (paragraphs lost, 33-93 % of
+# the text read); scans, faxes, born-digital and rotated pages of the eval and the client fixtures
+# 0.000-0.001.
+SHADED_PAPER_MIN = 0.01
+# Median steepness of the light on a shaded region's outline, in grey levels per pixel of the
+# quarter-size copy, up to which the region is shade; steeper, it is a printed fill (a grey header band
+# with white text, which dividing by its light would wash out). Measured: the real photos' shade
+# 0.5-2.8, a receipt's edge against a darker desk 16, grey bands of a rendered page 40-70.
+SHADE_EDGE_MAX = 8.0
+# Darker than this share of the brightest paper's light is not paper but a dark band, a desk or an
+# inverted page (white text on black): dividing it by its own light would wash its text out.
+PAPER_LIGHT_MIN = 0.4
+# The brightest paper: this percentile of the background light (not the maximum, which a small glare
+# or a white sticker would set).
+PAPER_PERCENTILE = 99
 
 # 8-bit grey images (cv2 types its results loosely).
 Grey = NDArray[Any]
@@ -144,25 +166,85 @@ def straighten(grey: Grey, sheet: Sheet) -> Grey:
 
 def even_light(grey: Grey) -> Grey:
     """The page divided by its background light: white paper everywhere, ink kept dark."""
+    return _divide(grey, _background_light(grey)[1])
+
+
+def shaded_paper_share(grey: Grey) -> float:
+    """The share of the page that is paper Tesseract's global threshold turns black (SHADED_PAPER_MIN)."""
+    return _shaded_paper(*_background_light(grey))[0]
+
+
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """A photo's page made readable (grey), and what was done to it (for the page's meta)."""
+
+    image: Image.Image
+    note: str
+
+
+def prepare_photo(image: Image.Image) -> PreparedPhoto | None:
+    """The page of a photo straightened and evenly lit, or only evenly lit when the photo shows no
+    surround but shaded paper; None for a page that is neither (a scan, a render), left as it is."""
+    grey = np.asarray(image if image.mode == "L" else image.convert("L"))
+    sheet = find_sheet(grey)
+    if sheet is not None:
+        return PreparedPhoto(Image.fromarray(even_light(straighten(grey, sheet))),
+                             "sheet straightened and evenly lit")
+    small, light = _background_light(grey)
+    share, paper = _shaded_paper(small, light)
+    if share < SHADED_PAPER_MIN:
+        return None
+    # Light darker than paper is kept at the paper's floor: a dark band or a desk corner stays dark
+    # (only brightened) instead of turning white around the text printed on it.
+    floor = np.uint8(min(255, max(1, round(PAPER_LIGHT_MIN * paper))))
+    return PreparedPhoto(Image.fromarray(_divide(grey, np.maximum(light, floor))), "evenly lit")
+
+
+def flatten_photo(image: Image.Image) -> Image.Image | None:
+    """prepare_photo's page alone."""
+    prepared = prepare_photo(image)
+    return None if prepared is None else prepared.image
+
+
+def _background_light(grey: Grey) -> tuple[Grey, Grey]:
+    """A LIGHT_SCALE copy of the page and its background light at that size (ink dilated away,
+    smoothed)."""
     height, width = grey.shape
     small = cv2.resize(grey, (max(1, round(width * LIGHT_SCALE)), max(1, round(height * LIGHT_SCALE))),
                        interpolation=cv2.INTER_AREA)
     light = cv2.dilate(small, np.ones((LIGHT_DILATE, LIGHT_DILATE), np.uint8))
-    light = cv2.medianBlur(light, LIGHT_MEDIAN)
+    return small, cv2.medianBlur(light, LIGHT_MEDIAN)
+
+
+def _shaded_paper(small: Grey, light: Grey) -> tuple[float, float]:
+    """The share of shaded paper (SHADED_PAPER_MIN) of a page's LIGHT_SCALE copy with its background
+    light, and the brightest paper's light."""
+    threshold, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = float(np.percentile(light, PAPER_PERCENTILE))
+    shaded = ((light >= PAPER_LIGHT_MIN * paper) & (light < threshold)).astype(np.uint8)
+    count, labels = cv2.connectedComponents(shaded, connectivity=8)
+    if count < 2:
+        return 0.0, paper
+    # Each shaded region's outline (its pixels next to unshaded ones; the frame's edge is none) and how
+    # steep the light is there: a region counts when most of its outline is soft.
+    outline = (shaded - cv2.erode(shaded, np.ones((3, 3), np.uint8))) > 0
+    level = light.astype(np.float32)
+    steep = np.hypot(cv2.Sobel(level, cv2.CV_32F, 1, 0), cv2.Sobel(level, cv2.CV_32F, 0, 1)) / 8
+    on_outline = labels[outline]
+    soft = np.bincount(on_outline, weights=steep[outline] <= SHADE_EDGE_MAX, minlength=count)
+    shade = soft * 2 >= np.maximum(np.bincount(on_outline, minlength=count), 1)
+    shade[0] = False  # the unshaded rest of the page
+    area = np.bincount(labels.ravel(), minlength=count)
+    return float(area[shade].sum() / shaded.size), paper
+
+
+def _divide(grey: Grey, light: Grey) -> Grey:
+    """The page divided by its background light (given at any size)."""
+    height, width = grey.shape
     light = cv2.resize(light, (width, height), interpolation=cv2.INTER_LINEAR)
     # grey * 255 / light in 8 bits, saturating: no float copies of a 12 MP page.
     divided: Grey = cv2.divide(grey, np.maximum(light, 1), scale=255)
     return divided
-
-
-def flatten_photo(image: Image.Image) -> Image.Image | None:
-    """The page of a photo, straightened and evenly lit (grey), or None when it is not a photo of a
-    page against a darker surround."""
-    grey = np.asarray(image if image.mode == "L" else image.convert("L"))
-    sheet = find_sheet(grey)
-    if sheet is None:
-        return None
-    return Image.fromarray(even_light(straighten(grey, sheet)))
 
 
 def _sides_with_surround(corners: NDArray[np.float32], shape: tuple[int, ...]) -> int:

@@ -22,7 +22,7 @@ from ..log import get_logger
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
 from .orientation import Orienter
-from .photo import flatten_photo
+from .photo import prepare_photo
 from .reading_order import Line, rows_text
 
 log = get_logger(__name__)
@@ -212,10 +212,11 @@ class TesseractEngine(Engine):
         return api
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
-        # A phone photo of a sheet on a desk: the sheet straightened and evenly lit (photo.py).
-        sheet = flatten_photo(image)
-        page = image if sheet is None else sheet
-        meta = None if sheet is None else {"photo": "sheet straightened and evenly lit"}
+        # A phone photo: the sheet straightened and evenly lit, or only evenly lit when it fills the
+        # frame with part of its paper in shade (photo.py).
+        photo = prepare_photo(image)
+        page = image if photo is None else photo.image
+        meta = None if photo is None else {"photo": photo.note}
         if getattr(self._local, "last_turned", False):
             # The last page this thread read was turned: a document scanned sideways or fed upside
             # down usually is throughout, so OSD first, as for every page before reads_upright (if the
@@ -236,6 +237,11 @@ class TesseractEngine(Engine):
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
         return PageText(text=text.strip("\n\f "), rotation=rotation, meta=meta)
 
+    def last_confidence(self) -> int:
+        """Mean word confidence (0-100) of the last page this thread read (its final reading, after any
+        turn); 0 when it found no word or read no page."""
+        return int(getattr(self._local, "confidence", 0))
+
     def _read(self, page: Image.Image, options: EngineOptions, judge: bool = True) -> tuple[str, bool]:
         """The page's text, and (when judge) whether the reading proves the page upright (reads_upright;
         not asked of a page OSD has already turned)."""
@@ -243,6 +249,8 @@ class TesseractEngine(Engine):
         try:
             api.SetImage(_stretch_contrast(page))
             api.Recognize()
+            # Kept for this thread's caller (hybrid.py judges the reading by it).
+            self._local.confidence = int(api.MeanTextConf())
             upright = judge and reads_upright(api)
             text = rows_text(_lines(api)) if options.get("layout", "rows") == "rows" else api.GetUTF8Text()
         finally:
