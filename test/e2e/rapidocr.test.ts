@@ -7,7 +7,7 @@ import { type Gateway, fixture, getJson, ocrForm, postOcr, startGateway } from '
 describe('rapidocr service', () => {
   let gw: Gateway;
   before(async () => {
-    gw = await startGateway({ ENABLED_SERVICES: 'tesseract,rapidocr' });
+    gw = await startGateway({ ENABLED_SERVICES: 'tesseract,rapidocr,hybrid' });
   });
   after(async () => {
     assert.equal(await gw.stop(), 0);
@@ -18,7 +18,7 @@ describe('rapidocr service', () => {
     const sidecars = health.json.sidecars as Record<string, { state: string; model: string | null }>;
     assert.equal(sidecars.rapidocr?.state, 'ready');
     assert.match(sidecars.rapidocr?.model ?? '', /^rapidocr 3\.10\.0 \(PP-OCRv6/);
-    assert.deepEqual((await getJson(gw, '/services')).json.services, ['tesseract', 'rapidocr']);
+    assert.deepEqual((await getJson(gw, '/services')).json.services, ['tesseract', 'rapidocr', 'hybrid']);
   });
 
   it("reads the client's quote, French accents and numbers included, row by row", async () => {
@@ -33,6 +33,19 @@ describe('rapidocr service', () => {
       const pages = r.json.pages as { source: string; rotation: number }[];
       assert.deepEqual(pages.map((p) => [p.source, p.rotation]), [['ocr', 0]]);
     }
+  });
+
+  it('hybrid: a clean quote is Tesseract\'s reading, and the page says so', async () => {
+    const r = await postOcr(gw, 'hybrid', ocrForm(fixture('client', 'Devis_test.pdf'), 'Devis_test.pdf', 'application/pdf'), { query: '?pages=true&lang=fra+eng' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.service, 'hybrid');
+    assert.match(String(r.json.text), /SIRET 12345678900000/);
+    const pages = r.json.pages as { source: string; meta: { readers: string[]; tesseract_confidence: number } }[];
+    assert.equal(pages[0]?.source, 'ocr:tesseract');
+    assert.deepEqual(pages[0]?.meta.readers, ['tesseract']);
+    const health = await getJson(gw, '/health');
+    const model = (health.json.sidecars as Record<string, { model: string }>).hybrid?.model ?? '';
+    assert.match(model, /^tesseract .* \+ rapidocr /);
   });
 
   it('answers 400 naming an option it does not take', async () => {

@@ -149,7 +149,7 @@ export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
   },
   {
     name: 'lang',
-    services: ['tesseract'],
+    services: ['tesseract', 'hybrid'],
     description:
       'Languages for this request (installed ones only; default TESSERACT_LANG), joined by `+`, a space or a comma: `fra+eng` typed in a query string arrives as `fra eng` and means the same.',
     schema: { type: 'string', pattern: '^[A-Za-z0-9_ +,]+$' },
@@ -157,7 +157,7 @@ export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
   },
   {
     name: 'mode',
-    services: ['tesseract'],
+    services: ['tesseract', 'hybrid'],
     description:
       "`ocr` OCRs every page (default). `auto` uses a PDF page's own text layer when it is good (at least 30 characters, at most 5% unmapped glyphs) and OCRs the other pages. `text` returns text layers only, never OCR: a page without a usable one comes back empty (`blank: true`) with `meta.note` saying why. Each page's `source` says which path it took (`text-layer` or `ocr`).",
     schema: { type: 'string', enum: ['ocr', 'auto', 'text'], default: 'ocr' },
@@ -165,7 +165,7 @@ export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
   },
   {
     name: 'layout',
-    services: ['tesseract'],
+    services: ['tesseract', 'hybrid'],
     description:
       "`rows` (default) joins the lines that sit on one row of the page left to right, so a table reads row by row (an item with its price, `Total TTC` with its amount). `blocks` keeps Tesseract's own order, block by block: a table column by column.",
     schema: { type: 'string', enum: ['rows', 'blocks'], default: 'rows' },

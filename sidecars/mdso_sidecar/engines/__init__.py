@@ -17,6 +17,7 @@ ENGINES: dict[str, type[Engine] | str] = {
     "olmocr": "olmocr:OlmocrEngine",
     "marker": "marker:MarkerEngine",
     "rapidocr": "rapidocr:RapidocrEngine",
+    "hybrid": "hybrid:HybridEngine",
 }
 
 

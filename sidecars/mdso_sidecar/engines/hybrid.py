@@ -1,0 +1,93 @@
+"""hybrid: tesseract and rapidocr in one service, the better reader for each page.
+
+Tesseract reads clean scans and rendered pages best (row order, French dictionary, exact spacing in
+amounts) and fast; rapidocr (PP-OCR) reads what Tesseract's layout analysis gives up on: camera
+photos with shade, curl and clutter, receipts, faxes, large display type (docs/ACCURACY.md, "Real
+photos"). Every page is read by Tesseract first; when its reading is not confident (mean word
+confidence below HYBRID_MIN_CONFIDENCE) or finds only a few words, rapidocr reads the page too and its
+reading is answered when it found text. The page's `source` says which reader's text it is
+(`ocr:tesseract`, `ocr:rapidocr`); `meta` gives Tesseract's confidence and the readers that ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from PIL import Image
+
+from ..intake import TextLayer
+from ..settings import Settings, int_setting
+from .base import Engine, EngineOptions, PageText
+from .rapidocr import MAX_SIDE as RAPIDOCR_MAX_SIDE
+from .rapidocr import RapidocrEngine
+from .tesseract import TesseractEngine
+
+# Clean scans and renders read at a mean word confidence of 87-93 (reads_upright's study, the eval's
+# pages); the real photos whose paragraphs Tesseract lost, and faxes, read below 80.
+DEFAULT_MIN_CONFIDENCE = 80
+# A page of fewer words is read by both: Tesseract reads display type poorly (a title "Page 1" in
+# 70 pt came back "Page l" at confidence 85), and two readings of a few words cost little.
+SPARSE_WORDS = 12
+# The options this service takes: Tesseract's, validated by it.
+OPTIONS = ("lang", "mode", "layout")
+
+
+class HybridEngine(Engine):
+    name = "hybrid"
+    # Tesseract's sizes, in colour: rapidocr's detector reads grey renders worse (on the real photos,
+    # cz_05: 17.7 % CER from a grey render against 8.9 % from colour). Tesseract gets the grey copy
+    # its own service renders.
+    render_policy = replace(TesseractEngine.render_policy, grayscale=False)
+    thread_safe = True
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.tesseract = TesseractEngine(settings)
+        self.rapidocr = RapidocrEngine(settings)
+        self.min_confidence = int_setting(
+            settings.env, "HYBRID_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE, 0, 100
+        )
+
+    def describe(self) -> str:
+        return f"{self.tesseract.describe()} + {self.rapidocr.describe()}"
+
+    def languages(self) -> list[str]:
+        return self.tesseract.languages()
+
+    def load(self) -> None:
+        # Either reader missing makes the service unavailable, with that reader's own message.
+        self.tesseract.load()
+        self.rapidocr.load()
+
+    def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
+        # lang, mode and layout are Tesseract's; rapidocr reads every Latin script without being told.
+        return self.tesseract.parse_options(params)
+
+    def wants_text_layer(self, options: EngineOptions) -> bool:
+        return self.tesseract.wants_text_layer(options)
+
+    def from_text_layer(self, layer: TextLayer | None, options: EngineOptions) -> PageText | None:
+        return self.tesseract.from_text_layer(layer, options)
+
+    def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
+        first = self.tesseract.recognize_page(image if image.mode == "L" else image.convert("L"), options)
+        confidence = self.tesseract.last_confidence()
+        facts: dict[str, Any] = {**(first.meta or {}), "tesseract_confidence": confidence}
+        if confidence >= self.min_confidence and len(first.text.split()) >= SPARSE_WORDS:
+            return replace(first, source="ocr:tesseract", meta={**facts, "readers": ["tesseract"]})
+        second = self.rapidocr.recognize_page(_for_rapidocr(image), {})
+        facts["readers"] = ["tesseract", "rapidocr"]
+        if not second.text.strip():
+            return replace(first, source="ocr:tesseract", meta=facts)
+        return replace(second, source="ocr:rapidocr", meta=facts)
+
+
+def _for_rapidocr(image: Image.Image) -> Image.Image:
+    """The page at the size rapidocr detects at (it shrinks anything larger itself, after copying)."""
+    if max(image.size) <= RAPIDOCR_MAX_SIDE:
+        return image
+    scale = RAPIDOCR_MAX_SIDE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
