@@ -2,7 +2,8 @@
 PDFs with a real text layer (fpdf2, DejaVu fonts with ToUnicode maps), so the known text is exact, then
 degraded into what clients really send: office scans (150-300 dpi, noise, blur, slight skew), pages
 turned 90/180/270, phone photos (perspective, uneven light, JPEG, 12 MP), faxes (200x100 dpi, 1-bit
-TIFF) and mixed PDFs (some pages with their text layer, others scanned images).
+TIFF) and mixed PDFs (some pages with their text layer, others scanned images); `phone` photographs
+the photo quotes again the way real captures come (shadows, EXIF turns, small text: see its section).
 
 Seeded: every run builds the same bytes. Runs in the bench venv (.venv-bench: fpdf2, pypdfium2, Pillow).
 Shared pieces (money format, cities, work items, scanner noise) come from bench_inputs.py.
@@ -11,6 +12,7 @@ Shared pieces (money format, cities, work items, scanner noise) come from bench_
 from __future__ import annotations
 
 import io
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +21,10 @@ import bench_inputs
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 from bench_inputs import _add, _money
 from fpdf import FPDF
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 FONT_DIR = bench_inputs.find_font().parent
-CATEGORIES = ("digital", "scan", "rotated", "photo", "fax", "mixed")
+CATEGORIES = ("digital", "scan", "rotated", "photo", "fax", "mixed", "phone")
 
 _COMPANIES = [
     ("Rénovation Énergétique Dupont & Fils", "SARL"),
@@ -307,6 +309,402 @@ def fax(page200: Image.Image, rng: random.Random) -> Image.Image:
     return out.point(lambda v: 255 if v > rng.randint(140, 170) else 0).convert("1")
 
 
+# -- phone captures (category "phone") ------------------------------------------------------------------
+# `photo` above is read at well under 1 % CER by every reader; real camera photos of printed pages at
+# 10-45 % (docs/ACCURACY.md, "Real photos"). `phone` adds what those captures do and `photo` does not:
+# light that falls off by half across the sheet and a cast shadow (the main cause of Tesseract's lost
+# paragraphs there), a page filling the frame or a small part of it, EXIF orientations with the page
+# also turned inside the frame, 10-20° camera tilt seen through a phone lens, curl and folds, a thumb
+# on a corner, coloured headings and light-grey small print, sensor blur, noise, sharpening and JPEG.
+# Pure Pillow (the bench venv has no numpy), every draw from the document's seeded generator: its
+# randbytes for the noise, not effect_noise, whose C rand() the seed does not cover.
+
+A4_MM = (210.0, 297.0)
+# The page is rendered this fine: the near edge of a tilted page filling a 4000 px frame is ~16 px/mm.
+PHONE_DPI = 400
+PHONE_SENSORS = ((4000, 3000), (3648, 2736), (3264, 2448))
+EXIF_ORIENTATION = 0x0112
+# EXIF Orientation -> the transpose that stores an upright picture so that a viewer applying the tag
+# shows it upright again (Pillow's exif_transpose applies the inverse).
+_EXIF_STORE = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
+               8: Image.Transpose.ROTATE_270}
+# Framings, taken in turn so that any four consecutive pages hold each: (page's long side as a share of
+# the frame's, EXIF tag, quarter turns of the page inside the upright picture, thumb on a corner).
+# 6 is a phone held upright, 8 and 3 the other ways; the turned pages are a sheet photographed sideways
+# or from across the desk.
+_FRAMINGS = (((0.40, 0.52), 6, 0, True), ((0.92, 1.0), 1, 0, False), ((0.70, 0.85), 8, 1, False),
+             ((0.78, 0.9), 3, 2, True))
+_HEADING_INKS = ((22, 62, 140), (150, 28, 40), (18, 110, 92), (205, 95, 20), (90, 40, 130))
+_PAPERS = ((250, 249, 245), (247, 241, 224), (238, 236, 230))
+_DESKS = ((112, 78, 50), (150, 150, 146), (60, 62, 70), (196, 190, 178), (150, 110, 72))
+_SKINS = ((224, 172, 140), (198, 134, 102), (141, 85, 54), (236, 190, 160))
+_LIGHTS = ((255, 236, 205), (255, 255, 255), (232, 240, 255))
+
+
+@dataclass
+class PhoneCapture:
+    """A phone photo of a page: the upright picture, the EXIF tag its file carries, what was drawn."""
+
+    image: Image.Image
+    orientation: int
+    notes: dict[str, str]
+
+    def save(self, path: Path, quality: int) -> None:
+        """The JPEG as the phone writes it: the sensor's pixels and the tag that turns them upright."""
+        store = _EXIF_STORE[self.orientation]
+        pixels = self.image if store is None else self.image.transpose(store)
+        exif = Image.Exif()
+        exif[EXIF_ORIENTATION] = self.orientation
+        pixels.save(path, "JPEG", quality=quality, exif=exif.tobytes())
+
+
+@dataclass
+class _Camera:
+    """A pinhole camera over the page: page millimetres (x right, y down, lifted towards the lens by
+    `lift`) to pixels of the upright frame."""
+
+    rot: tuple[float, ...]  # 3x3, row-major
+    focal: float
+    distance: float
+    lift: tuple[str, float, float, float, float]  # curled edge, its width (share), height, fold, bow (mm)
+    cx: float = 0.0
+    cy: float = 0.0
+
+    def height(self, x: float, y: float) -> float:
+        """How far the sheet is lifted off the desk at (x, y) mm: a curled edge, tri-fold creases, a bow."""
+        edge, width, curl, fold, bow = self.lift
+        s = min(1.0, max(0.0, x / A4_MM[0]))
+        t = min(1.0, max(0.0, y / A4_MM[1]))
+        d = s if edge == "right" else 1 - s if edge == "left" else t if edge == "bottom" else 1 - t
+        z = curl * max(0.0, (d - 1 + width) / width) ** 2
+        z += fold * (1 - abs(2 * ((1.5 * t) % 1) - 1))  # creases at a third and two thirds
+        return z + bow * math.sin(math.pi * s)
+
+    def project(self, x: float, y: float) -> tuple[float, float]:
+        px, py, pz = x - A4_MM[0] / 2, y - A4_MM[1] / 2, -self.height(x, y)
+        r = self.rot
+        cx = r[0] * px + r[1] * py + r[2] * pz
+        cy = r[3] * px + r[4] * py + r[5] * pz
+        cz = r[6] * px + r[7] * py + r[8] * pz + self.distance
+        return self.focal * cx / cz + self.cx, self.focal * cy / cz + self.cy
+
+    def unproject(self, fx: float, fy: float, x: float, y: float) -> tuple[float, float]:
+        """The page point (mm) seen at frame pixel (fx, fy), by Newton's method from the guess (x, y)."""
+        step = 0.05
+        for _ in range(8):
+            px, py = self.project(x, y)
+            ex, ey = px - fx, py - fy
+            if abs(ex) + abs(ey) < 0.02:
+                break
+            ax, ay = self.project(x + step, y)
+            bx, by = self.project(x, y + step)
+            j11, j21, j12, j22 = (ax - px) / step, (ay - py) / step, (bx - px) / step, (by - py) / step
+            det = j11 * j22 - j12 * j21
+            x -= (j22 * ex - j12 * ey) / det
+            y -= (j11 * ey - j21 * ex) / det
+        return x, y
+
+
+def _rotation(turn: float, pitch: float, yaw: float) -> tuple[float, ...]:
+    """Ry(yaw) Rx(pitch) Rz(turn), degrees: the page turned in its plane, then the phone tilted."""
+    def mul(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+        return [[sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+
+    g, a, b = (math.radians(v) for v in (turn, pitch, yaw))
+    rz = [[math.cos(g), -math.sin(g), 0.0], [math.sin(g), math.cos(g), 0.0], [0.0, 0.0, 1.0]]
+    rx = [[1.0, 0.0, 0.0], [0.0, math.cos(a), -math.sin(a)], [0.0, math.sin(a), math.cos(a)]]
+    ry = [[math.cos(b), 0.0, math.sin(b)], [0.0, 1.0, 0.0], [-math.sin(b), 0.0, math.cos(b)]]
+    return tuple(v for row in mul(ry, mul(rx, rz)) for v in row)
+
+
+def _text_lines(page: Image.Image) -> list[tuple[int, int]]:
+    """The rendered page's text lines: runs of rows holding ink, (top, bottom) in pixels."""
+    profile = page.point(lambda v: 255 if v < 160 else 0).convert("F")
+    rows = list(profile.resize((1, page.size[1]), Image.Resampling.BOX).getdata())
+    lines: list[tuple[int, int]] = []
+    top = None
+    for y, ink in enumerate([*rows, 0.0]):
+        if ink > 0 and top is None:
+            top = y
+        elif ink <= 0 and top is not None:
+            lines.append((top, y - 1))
+            top = None
+    return lines
+
+
+def _print_colours(page: Image.Image, rng: random.Random) -> Image.Image:
+    """The page as a colour printer made it: headings (the first line, the tall ones) in a brand colour,
+    the small print at the foot in light grey, on tinted paper."""
+    lines = _text_lines(page)
+    heights = sorted(b - t for t, b in lines)
+    median = heights[len(heights) // 2]
+    ink = rng.choice(_HEADING_INKS)
+    grey = rng.randint(130, 165)
+    out = Image.merge("RGB", [page] * 3)
+    for i, (top, bottom) in enumerate(lines):
+        if i == 0 or bottom - top >= 1.25 * median:
+            colour = ink
+        elif i >= len(lines) - 2 and bottom - top < median:
+            colour = (grey, grey, grey)
+        else:
+            continue
+        band = page.crop((0, top, page.size[0], bottom + 1))
+        out.paste(Image.merge("RGB", [band.point(lambda v, c=c: 255 - (255 - v) * (255 - c) // 255)
+                                      for c in colour]), (0, top))
+    return ImageChops.multiply(out, Image.new("RGB", out.size, rng.choice(_PAPERS)))
+
+
+def _shading(cam: _Camera, size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """Light on the bent sheet (page coordinates): a face turned from the lamp is darker."""
+    elevation, azimuth = math.radians(rng.uniform(35, 60)), rng.uniform(0, 2 * math.pi)
+    lx, ly, lz = (math.cos(azimuth) * math.cos(elevation), math.sin(azimuth) * math.cos(elevation),
+                  math.sin(elevation))
+    ambient, step = 0.35, 2.0
+    cols, rows = int(A4_MM[0] / step) + 1, int(A4_MM[1] / step) + 1
+    flat = ambient + (1 - ambient) * lz
+    values = []
+    for j in range(rows):
+        for i in range(cols):
+            x, y = i * step, j * step
+            dx = (cam.height(x + 0.5, y) - cam.height(x - 0.5, y))
+            dy = (cam.height(x, y + 0.5) - cam.height(x, y - 0.5))
+            norm = math.sqrt(dx * dx + dy * dy + 1)
+            lit = max(0.0, (-dx * lx - dy * ly + lz) / norm)
+            values.append(min(1.0, (ambient + (1 - ambient) * lit) / flat))
+    small = Image.new("L", (cols, rows))
+    small.putdata([round(255 * v) for v in values])
+    return small.resize(size, Image.Resampling.BICUBIC)
+
+
+def _warp(page: Image.Image, cam: _Camera, frame: tuple[int, int], cell: int = 48) -> Image.Image:
+    """The page (RGBA, any resolution) as the camera sees it: transparent where it is not."""
+    ppm = page.size[0] / A4_MM[0]
+    # The flat page's homography, frame -> page mm: the first guess for each grid point.
+    corners = [(0.0, 0.0), (A4_MM[0], 0.0), (A4_MM[0], A4_MM[1]), (0.0, A4_MM[1])]
+    flat = _Camera(cam.rot, cam.focal, cam.distance, ("left", 1.0, 0.0, 0.0, 0.0), cam.cx, cam.cy)
+    h = _perspective_coeffs([flat.project(x, y) for x, y in corners], corners)
+    xs, ys = list(range(0, frame[0] + cell, cell)), list(range(0, frame[1] + cell, cell))
+    grid: list[list[tuple[float, float]]] = []
+    for fy in ys:
+        row = []
+        for fx in xs:
+            w = h[6] * fx + h[7] * fy + 1
+            row.append(cam.unproject(fx, fy, (h[0] * fx + h[1] * fy + h[2]) / w,
+                                     (h[3] * fx + h[4] * fy + h[5]) / w))
+        grid.append(row)
+    mesh = []
+    for j in range(len(ys) - 1):
+        for i in range(len(xs) - 1):
+            quad = (grid[j][i], grid[j + 1][i], grid[j + 1][i + 1], grid[j][i + 1])
+            if (all(x < -1 for x, _ in quad) or all(x > A4_MM[0] + 1 for x, _ in quad)
+                    or all(y < -1 for _, y in quad) or all(y > A4_MM[1] + 1 for _, y in quad)):
+                continue
+            mesh.append(((xs[i], ys[j], xs[i + 1], ys[j + 1]), tuple(v * ppm for p in quad for v in p)))
+    return page.transform(frame, Image.Transform.MESH, mesh, Image.Resampling.BILINEAR,
+                          fillcolor=(0, 0, 0, 0))
+
+
+def _noise(size: tuple[int, int], sigma: float, rng: random.Random, scale: int = 1) -> Image.Image:
+    """Seeded noise centred on 128 (triangular, standard deviation ~sigma), drawn at 1/scale size."""
+    small = (max(1, size[0] // scale), max(1, size[1] // scale))
+    a = Image.frombytes("L", small, rng.randbytes(small[0] * small[1]))
+    b = Image.frombytes("L", small, rng.randbytes(small[0] * small[1]))
+    k = sigma / 52  # the mean of two uniform bytes has a standard deviation of ~52
+    out = ImageChops.add(a, b, 2.0).point(lambda v: max(0, min(255, round(128 + (v - 128) * k))))
+    return out if scale == 1 else out.resize(size, Image.Resampling.BICUBIC)
+
+
+def _desk(size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """A table top: a colour, a grain along one direction, some mottling."""
+    base = Image.new("RGB", size, rng.choice(_DESKS))
+    grain = _noise((size[0] // 4, size[1] // 96), 7, rng).resize(size, Image.Resampling.BICUBIC)
+    mottle = _noise(size, 6, rng, scale=64)
+    texture = ImageChops.add(grain, mottle, 1.0, -128)
+    return _add_grey(base, texture)
+
+
+def _add_grey(image: Image.Image, noise: Image.Image) -> Image.Image:
+    """image + (noise - 128) on every channel, clipped."""
+    return ImageChops.add(image, Image.merge(image.mode, [noise] * len(image.getbands())), 1.0, -128)
+
+
+def _thumb(cam: _Camera, text_box: tuple[float, float, float, float], rng: random.Random
+           ) -> list[list[tuple[float, float]]] | None:
+    """A hand holding the sheet by a corner: outlines (page mm, palm first) of a palm beyond the corner
+    and a thumb whose tip rests in the margin, clear of the text box (so the known text stays exact);
+    None when no thumb fits the margin."""
+    x0, y0, x1, y1 = text_box
+    corner = rng.choice(((0.0, 0.0), (A4_MM[0], 0.0), (0.0, A4_MM[1]), A4_MM))
+    inner = (x0 if corner[0] == 0 else x1, y0 if corner[1] == 0 else y1)
+    angle = math.atan2(corner[1] - inner[1], corner[0] - inner[0]) + math.radians(rng.uniform(-25, 25))
+    along, across = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
+    side = rng.choice((-1, 1))
+
+    def ellipse(cx: float, cy: float, a: float, b: float) -> list[tuple[float, float]]:
+        return [(cx + along[0] * a * math.cos(t) + across[0] * b * math.sin(t),
+                 cy + along[1] * a * math.cos(t) + across[1] * b * math.sin(t))
+                for t in (k * math.pi / 24 for k in range(48))]
+
+    depth, length, width = rng.uniform(0.45, 0.7), rng.uniform(30, 38), rng.uniform(9, 11)
+    for _ in range(12):
+        tip = (corner[0] + (inner[0] - corner[0]) * depth, corner[1] + (inner[1] - corner[1]) * depth)
+        thumb = ellipse(tip[0] + along[0] * length, tip[1] + along[1] * length, length, width)
+        palm_at = (tip[0] + along[0] * (2 * length + 30) + across[0] * side * 25,
+                   tip[1] + along[1] * (2 * length + 30) + across[1] * side * 25)
+        palm = ellipse(*palm_at, 55, 42)
+        mask = Image.new("L", (round(A4_MM[0]), round(A4_MM[1])), 0)
+        draw = ImageDraw.Draw(mask)
+        for outline in (palm, thumb):
+            draw.polygon(outline, fill=255)
+        clear = (math.floor(x0) - 1, math.floor(y0) - 1, math.ceil(x1) + 1, math.ceil(y1) + 1)
+        if mask.crop(clear).getbbox() is None:
+            return [palm, thumb]
+        depth *= 0.85
+        width *= 0.95
+    return None
+
+
+def _draw_hand(frame: Image.Image, cam: _Camera, outlines: list[list[tuple[float, float]]],
+               rng: random.Random) -> None:
+    """The hand over the frame, its shadow first: skin, darker towards the edges."""
+    skin = rng.choice(_SKINS)
+    shift = (rng.uniform(-6, 6), rng.uniform(3, 8))
+    shadow = Image.new("L", (frame.size[0] // 8, frame.size[1] // 8), 255)
+    draw = ImageDraw.Draw(shadow)
+    for outline in outlines:
+        draw.polygon([tuple(v / 8 for v in cam.project(x + shift[0], y + shift[1])) for x, y in outline],
+                     fill=120)
+    shadow = shadow.filter(ImageFilter.GaussianBlur(6)).resize(frame.size, Image.Resampling.BICUBIC)
+    frame.paste(ImageChops.multiply(frame, Image.merge("RGB", [shadow] * 3)))
+    draw = ImageDraw.Draw(frame)
+    for outline in outlines:
+        cx = sum(x for x, _ in outline) / len(outline)
+        cy = sum(y for _, y in outline) / len(outline)
+        for k in range(10):
+            scale, shade = 1 - k * 0.085, 0.7 + 0.3 * math.sin(math.pi / 2 * k / 9)
+            draw.polygon([cam.project(cx + (x - cx) * scale, cy + (y - cy) * scale) for x, y in outline],
+                         fill=tuple(round(c * shade) for c in skin))
+
+
+def _light(size: tuple[int, int], page_box: tuple[float, float, float, float], rng: random.Random
+           ) -> tuple[Image.Image, str]:
+    """The light falling on the scene, 255 = brightest: a lamp's fall-off across the frame, the lens's
+    vignetting and a soft-edged cast shadow (the phone's, the photographer's) over part of the page;
+    tinted by the light's colour."""
+    scale = 16
+    w, h = size[0] // scale, size[1] // scale
+    theta = rng.uniform(0, 2 * math.pi)
+    lamp, falloff = (math.cos(theta), math.sin(theta)), rng.uniform(0.3, 0.55)
+    vignette = rng.uniform(0.15, 0.35)
+    # The shadow's edge: a gently curved line across the page, shaded on one side.
+    left, top, right, bottom = (v / scale for v in page_box)
+    side = rng.choice(("left", "right", "top", "bottom"))
+    cover = rng.uniform(0.3, 0.55)
+    tilt = math.radians(rng.uniform(-25, 25))
+    normal = {"left": (1.0, 0.0), "right": (-1.0, 0.0), "top": (0.0, 1.0), "bottom": (0.0, -1.0)}[side]
+    normal = (normal[0] * math.cos(tilt) - normal[1] * math.sin(tilt),
+              normal[0] * math.sin(tilt) + normal[1] * math.cos(tilt))
+    anchor = {"left": (left + cover * (right - left), (top + bottom) / 2),
+              "right": (right - cover * (right - left), (top + bottom) / 2),
+              "top": ((left + right) / 2, top + cover * (bottom - top)),
+              "bottom": ((left + right) / 2, bottom - cover * (bottom - top))}[side]
+    level, soft = rng.uniform(0.4, 0.55), rng.uniform(0.02, 0.06) * min(w, h)
+    bend = rng.uniform(-0.4, 0.4) / max(w, h)
+    radius = math.hypot(w, h) / 2
+    values = []
+    for y in range(h):
+        for x in range(w):
+            along = (x - w / 2) * lamp[0] + (y - h / 2) * lamp[1]
+            light = 1 - falloff * (0.5 + along / (2 * radius))
+            light *= 1 - vignette * (math.hypot(x - w / 2, y - h / 2) / radius) ** 2
+            dx, dy = x - anchor[0], y - anchor[1]
+            across = dx * normal[1] - dy * normal[0]
+            inside = (dx * normal[0] + dy * normal[1] + bend * across * across) / soft
+            lit = min(1.0, max(0.0, 0.5 + inside))
+            values.append(light * (level + (1 - level) * lit * lit * (3 - 2 * lit)))
+    top_value = max(values)
+    small = Image.new("L", (w, h))
+    small.putdata([round(255 * v / top_value) for v in values])
+    grey = small.resize(size, Image.Resampling.BICUBIC)
+    tint = rng.choice(_LIGHTS)
+    return Image.merge("RGB", [grey.point(lambda v, c=c: v * c // 255) for c in tint]), side
+
+
+def phone(page: Image.Image, rng: random.Random, shot: int) -> PhoneCapture:
+    """A phone photo of the page (rendered at PHONE_DPI, grey) on a desk; `shot` picks the framing
+    (_FRAMINGS, in turn), everything else is drawn from rng."""
+    (share_lo, share_hi), orientation, quarter, hand = _FRAMINGS[shot % len(_FRAMINGS)]
+    sensor = rng.choice(PHONE_SENSORS)
+    frame = (sensor[1], sensor[0]) if quarter % 2 == 0 else sensor  # the page's long side along the frame's
+    ink = page.point(lambda v: 255 if v < 160 else 0).getbbox() or (0, 0, page.size[0], page.size[1])
+    mm = A4_MM[0] / page.size[0]
+    text_box = (ink[0] * mm, ink[1] * mm, ink[2] * mm, ink[3] * mm)
+    turn = quarter * 90 + rng.choice((-1, 1)) * rng.uniform(2, 8)
+    pitch, yaw = rng.choice((-1, 1)) * rng.uniform(10, 20), rng.uniform(-8, 8)
+    lift = (rng.choice(("left", "right", "top", "bottom")), rng.uniform(0.15, 0.35), rng.uniform(6, 18),
+            rng.choice((0.0, rng.uniform(2, 5))), rng.uniform(0, 4))
+    focal = 0.75 * max(frame)  # a phone's main camera, ~26 mm equivalent
+    share = rng.uniform(share_lo, share_hi)
+    cam = _Camera(_rotation(turn, pitch, yaw), focal, focal * A4_MM[1] / (share * max(frame)), lift)
+    # Place the page: the text (not necessarily the sheet's edges) inside the frame, off-centre.
+    pad = 0.015 * min(frame)
+    border = [(x, y) for k in range(11) for x, y in (
+        (text_box[0] + (text_box[2] - text_box[0]) * k / 10, text_box[1]),
+        (text_box[0] + (text_box[2] - text_box[0]) * k / 10, text_box[3]),
+        (text_box[0], text_box[1] + (text_box[3] - text_box[1]) * k / 10),
+        (text_box[2], text_box[1] + (text_box[3] - text_box[1]) * k / 10))]
+    while True:
+        seen = [cam.project(x, y) for x, y in border]
+        lo_x, hi_x = pad - min(x for x, _ in seen), frame[0] - pad - max(x for x, _ in seen)
+        lo_y, hi_y = pad - min(y for _, y in seen), frame[1] - pad - max(y for _, y in seen)
+        if lo_x <= hi_x and lo_y <= hi_y:
+            break
+        cam.distance *= 1.04
+    cam.cx = lo_x + (hi_x - lo_x) * rng.uniform(0.3, 0.7)
+    cam.cy = lo_y + (hi_y - lo_y) * rng.uniform(0.3, 0.7)
+
+    # The sheet: colours, then resampled to about the frame's scale, then the bends' shading.
+    printed = _print_colours(page, rng)
+    ppm = min(page.size[0] / A4_MM[0], 1.2 * focal / cam.distance)
+    printed = printed.resize((round(A4_MM[0] * ppm), round(A4_MM[1] * ppm)), Image.Resampling.LANCZOS)
+    printed = ImageChops.multiply(printed, Image.merge("RGB", [_shading(cam, printed.size, rng)] * 3))
+    printed.putalpha(255)
+    sheet = _warp(printed, cam, frame)
+    alpha = sheet.getchannel("A")
+
+    # The desk, the sheet's own soft shadow on it, the sheet, the hand.
+    scene = _desk(frame, rng)
+    drop = alpha.filter(ImageFilter.GaussianBlur(0.004 * max(frame))).point(lambda v: 255 - v * 70 // 255)
+    drop = ImageChops.offset(drop, round(0.003 * max(frame)), round(0.004 * max(frame)))
+    scene = ImageChops.multiply(scene, Image.merge("RGB", [drop] * 3))
+    scene.paste(sheet.convert("RGB"), mask=alpha)
+    outlines = _thumb(cam, text_box, rng) if hand else None
+    if outlines is not None:
+        _draw_hand(scene, cam, outlines, rng)
+
+    # Light, then the camera: exposure with veiling flare, depth-of-field blur towards the far edge,
+    # sensor noise, the phone's sharpening (JPEG is the caller's).
+    corners = [cam.project(x, y) for x, y in ((0, 0), (A4_MM[0], 0), A4_MM, (0, A4_MM[1]))]
+    page_box = (min(x for x, _ in corners), min(y for _, y in corners),
+                max(x for x, _ in corners), max(y for _, y in corners))
+    light, shadow_side = _light(frame, page_box, rng)
+    scene = ImageChops.multiply(scene, light)
+    flare = rng.randint(14, 34)
+    scene = scene.point(lambda v: flare + v * (255 - flare) // 255)
+    near = rng.uniform(0.5, 1.1) * max(frame) / 4000
+    sharp = scene.filter(ImageFilter.GaussianBlur(near))
+    soft = scene.filter(ImageFilter.GaussianBlur(near + rng.uniform(0.8, 1.6) * max(frame) / 4000))
+    depth = Image.linear_gradient("L").resize(frame, Image.Resampling.BILINEAR)
+    scene = Image.composite(soft if pitch > 0 else sharp, sharp if pitch > 0 else soft, depth)
+    scene = _add_grey(scene, _noise(frame, rng.uniform(2.5, 5), rng))
+    scene = scene.filter(ImageFilter.UnsharpMask(2, rng.randint(60, 120), 3))
+    notes = {"kind": f"{frame[0]}x{frame[1]} phone JPEG", "exif": str(orientation),
+             "turn": f"{turn:.0f}", "tilt": f"{pitch:.0f}/{yaw:.0f}", "share": f"{share:.2f}",
+             "curl": f"{lift[0]} {lift[2]:.0f} mm", "shadow": shadow_side,
+             "hand": "yes" if outlines is not None else "no"}
+    return PhoneCapture(scene, orientation, notes)
+
+
 def _image_pdf(images: list[Image.Image], dpi: float, quality: int = 80) -> bytes:
     buf = io.BytesIO()
     images[0].save(buf, "PDF", resolution=dpi, save_all=True, append_images=images[1:], quality=quality)
@@ -336,7 +734,8 @@ def build(out: Path, docs_per_category: int = 2, seed: int = 2024) -> list[Sampl
         for d in range(docs_per_category):
             doc_seed = seed + ci * 10 + d
             rng = random.Random(doc_seed)
-            quote = make_quote(doc_seed)
+            # phone photographs the photo category's quotes: the same text under both captures.
+            quote = make_quote(seed + CATEGORIES.index("photo") * 10 + d if category == "phone" else doc_seed)
             base = out / f"{category}-{d + 1}-{quote.name}"
             if category == "digital":
                 path = base.with_suffix(".pdf")
@@ -371,6 +770,12 @@ def build(out: Path, docs_per_category: int = 2, seed: int = 2024) -> list[Sampl
                 path.write_bytes(_mixed_pdf(quote.pdf, _image_pdf(images, 300), image_pages))
                 samples.append(Sample(category, path.name, path, quote.pages,
                                       {"image_pages": ",".join(str(p + 1) for p in sorted(image_pages))}))
+            elif category == "phone":
+                for i, page in enumerate(render(quote.pdf, PHONE_DPI)):
+                    capture = phone(page, rng, d * len(quote.pages) + i)
+                    path = out / f"{category}-{d + 1}-{quote.name}-p{i + 1}.jpg"
+                    capture.save(path, quality=rng.randint(72, 90))
+                    samples.append(Sample(category, path.name, path, [quote.pages[i]], capture.notes))
     return samples
 
 
