@@ -36,7 +36,7 @@ def test_clean_pages_are_tesseract_s(pipeline: Pipeline, name: str) -> None:
     assert page.source == "ocr:tesseract"
     assert page.meta is not None
     assert page.meta["readers"] == ["tesseract"]
-    assert page.meta["tesseract_confidence"] >= 80
+    assert page.meta["tesseract_confidence"] >= 86
 
 
 def test_unconfident_reading_goes_to_rapidocr() -> None:

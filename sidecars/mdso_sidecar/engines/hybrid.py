@@ -24,9 +24,10 @@ from .rapidocr import MAX_SIDE as RAPIDOCR_MAX_SIDE
 from .rapidocr import RapidocrEngine
 from .tesseract import TesseractEngine
 
-# Clean scans and renders read at a mean word confidence of 87-93 (reads_upright's study, the eval's
-# pages); the real photos whose paragraphs Tesseract lost, and faxes, read below 80.
-DEFAULT_MIN_CONFIDENCE = 80
+# Measured (docs/ACCURACY.md, hybrid): the eval's scans, turned pages, faxes and photos read at a mean
+# word confidence of 87-95; the 27 real photos at 64-84 (rapidocr reads all of those better), but for
+# one Danish page at 90 that both read alike (5.0 vs 4.8 % CER).
+DEFAULT_MIN_CONFIDENCE = 86
 # A page of fewer words is read by both: Tesseract reads display type poorly (a title "Page 1" in
 # 70 pt came back "Page l" at confidence 85), and two readings of a few words cost little.
 SPARSE_WORDS = 12
