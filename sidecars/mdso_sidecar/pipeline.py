@@ -257,7 +257,9 @@ class PageScheduler:
         started = time.monotonic() - item.render_s
         try:
             try:
-                read = self.engine.recognize_page(item.image, job.options)
+                read = self.engine.recognize_rendered(
+                    item.image, job.options, lambda policy: job.document.render(page, policy)
+                )
             finally:
                 item.image.close()
         except SidecarError as exc:

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from mdso_sidecar.engines.hybrid import HybridEngine
+from mdso_sidecar.engines.rapidocr import RapidocrEngine
+from mdso_sidecar.engines.tesseract import TesseractEngine
 from mdso_sidecar.errors import BadOption, EngineUnavailable
 from mdso_sidecar.pipeline import Pipeline
 from mdso_sidecar.settings import SettingsError, load_settings
@@ -87,3 +89,20 @@ def test_unavailable_when_rapidocr_models_are_missing(tmp_path: Path) -> None:
     engine = HybridEngine(load_settings("hybrid", {"RAPIDOCR_MODEL_DIR": str(tmp_path)}))
     with pytest.raises(EngineUnavailable, match=str(tmp_path)):
         engine.load()
+
+
+def test_each_reader_reads_what_its_own_service_reads(tmp_path: Path) -> None:
+    # A JPEG: the grey decode Tesseract's service reads differs from a grey copy of a colour render,
+    # and rapidocr reads colour. The hybrid's two readings must be the two services' readings.
+    path = tmp_path / "quote.jpg"
+    Image.open(FIXTURES / "Devis_test.png").convert("RGB").save(path, "JPEG", quality=80)
+    tesseract = TesseractEngine(load_settings("tesseract", {}))
+    tesseract.load()
+    tesseract_only = run(Pipeline(tesseract, 10), path).pages[0]
+    kept = run(Pipeline(_engine(HYBRID_MIN_CONFIDENCE="0"), 10), path).pages[0]
+    assert kept.source == "ocr:tesseract" and kept.text == tesseract_only.text
+    rapid = RapidocrEngine(load_settings("rapidocr", {}))
+    rapid.load()
+    rapidocr_only = run(Pipeline(rapid, 10), path).pages[0]
+    handed = run(Pipeline(_engine(HYBRID_MIN_CONFIDENCE="100"), 10), path).pages[0]
+    assert handed.source == "ocr:rapidocr" and handed.text == rapidocr_only.text

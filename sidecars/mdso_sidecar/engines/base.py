@@ -151,6 +151,15 @@ class Engine(ABC):
         memory, model server down): then no further page is started and the request fails with it."""
         raise NotImplementedError(f"{type(self).__name__} reads whole documents")
 
+    def recognize_rendered(
+        self, image: Image.Image, options: EngineOptions, render: Callable[[RenderPolicy], Image.Image]
+    ) -> PageText:
+        """Read one page rendered with `render_policy`; `render(policy)` renders the same page again with
+        another policy, for engines that combine readers wanting different renders (hybrid.py). The
+        caller closes `image`; an image from `render` is the engine's to close. Default:
+        recognize_page(image, options)."""
+        return self.recognize_page(image, options)
+
     def recognize_document(self, job: DocumentJob) -> list[PageText | Exception]:
         """Read the job's pages in one go (whole_document engines only). Runs in one pipeline worker
         thread. Returns one entry per job.pages item, in order: the page's text, or the exception that
