@@ -87,7 +87,7 @@ const schema = z.object({
   PORT: intIn(1, 65535).default(8000),
   WORKERS: intIn(1, 64).default(1),
   API_KEY: z.string().default(''),
-  ENABLED_SERVICES: z.string().default('tesseract'),
+  ENABLED_SERVICES: z.string().default('hybrid'),
   TIMEOUT: intIn(1, 86_400).default(300),
   LOG_LEVEL: z
     .string()

@@ -307,12 +307,18 @@ describe('start-up configuration', () => {
     assert.match(r.stderr, /API_KEY/);
   });
 
-  it('generates and prints a key when none is set outside production, and accepts it', async () => {
-    const gw = await startGateway({ API_KEY: undefined });
+  it('generates and prints a key when none is set outside production, and serves the default service with it', async () => {
+    // What `npm start` gets on a bare machine: no key, no ENABLED_SERVICES.
+    const gw = await startGateway({ API_KEY: undefined, ENABLED_SERVICES: undefined });
     try {
       const key = /x-api-key: (\S+)/.exec(gw.logs())?.[1];
       assert.ok(key !== undefined, gw.logs());
-      assert.equal((await getJson(gw, '/services', key)).status, 200);
+      await waitFor(gw, async () => (await getJson(gw, '/readyz', null)).status === 200, 60_000);
+      const services = await getJson(gw, '/services', key);
+      assert.deepEqual(services.json.services, ['hybrid']);
+      const r = await postOcr(gw, 'hybrid', ocrForm(fixture('client', 'Devis_test.png'), 'Devis_test.png', 'image/png'), { headers: { 'x-api-key': key } });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.match(String(r.json.text), /SIRET 12345678900000/);
       assert.equal(gw.logs().split(key).length - 1, 1, 'printed once, never logged again');
     } finally {
       assert.equal(await gw.stop(), 0);

@@ -57,6 +57,8 @@ export async function startGateway(
       RUN_DIR: runDir,
       SIDECAR_TMP_DIR: tmpDir,
       WORKERS: '1',
+      // Tests name the service they exercise (the default, hybrid, has tests of its own).
+      ENABLED_SERVICES: 'tesseract',
       LOG_LEVEL: 'debug',
       HEALTH_POLL_MS: '300',
       SIDECAR_BACKOFF_MS: '100',

@@ -8,9 +8,10 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     assert.equal(c.port, 8000);
     assert.equal(c.workers, 1);
+    // The CPU default: tesseract, and rapidocr for the pages tesseract is unsure of.
     assert.deepEqual(
       c.services.map((s) => s.name),
-      ['tesseract'],
+      ['hybrid'],
     );
     assert.equal(c.timeoutMs, 300_000);
     assert.equal(c.maxUploadBytes, 100 * 1024 * 1024);
@@ -47,7 +48,7 @@ describe('loadConfig', () => {
   });
 
   it('pins each service to its own GPUs when <SERVICE>_CUDA_VISIBLE_DEVICES is set', () => {
-    const c = loadConfig({ CUDA_VISIBLE_DEVICES: '0,1', TESSERACT_CUDA_VISIBLE_DEVICES: '1' });
+    const c = loadConfig({ ENABLED_SERVICES: 'tesseract', CUDA_VISIBLE_DEVICES: '0,1', TESSERACT_CUDA_VISIBLE_DEVICES: '1' });
     assert.equal(c.services[0]?.cudaVisibleDevices, '1');
     assert.equal(loadConfig({ CUDA_VISIBLE_DEVICES: '0' }).services[0]?.cudaVisibleDevices, '0');
   });

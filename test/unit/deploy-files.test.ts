@@ -226,7 +226,7 @@ describe('deployment files', () => {
         }
         for (const svc of (full.ENABLED_SERVICES ?? '').replace(/^\$\{\w+:-(.*)\}$/, '$1').split(',')) {
           assert.ok((KNOWN_SERVICES as readonly string[]).includes(svc), `${name}: unknown service ${svc}`);
-          const built = (b.args?.SERVICES ?? 'tesseract').replace(/^\$\{\w+:-(.*)\}$/, '$1');
+          const built = (b.args?.SERVICES ?? 'hybrid').replace(/^\$\{\w+:-(.*)\}$/, '$1');
           assert.ok(built.split(/[ ,]+/).includes(svc), `${name}: ${svc} is enabled but not built in (SERVICES=${built})`);
         }
         if (env.MODEL_DIR !== undefined) {
