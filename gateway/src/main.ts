@@ -31,6 +31,9 @@ async function configure(): Promise<Config> {
   }
 }
 
+// `ps -ef | grep mdso-ocr` shows the primary, its workers and (titled by themselves) the sidecars.
+process.title = cluster.isPrimary ? 'mdso-ocr:primary' : 'mdso-ocr:worker';
+
 const config = await configure();
 const logger = createLogger({
   level: config.logLevel,

@@ -197,6 +197,37 @@ describe('client contract (tesseract)', () => {
     assert.equal(res.status, 413);
   });
 
+  it('reads form fields before the file as options, and refuses (never ignores) one after it', async () => {
+    const pdf = (): Blob => new Blob([new Uint8Array(fixture('client', 'Devis_multi_pages.pdf'))], { type: 'application/pdf' });
+    const before = new FormData();
+    before.append('page_range', '2');
+    before.append('file', pdf(), 'm.pdf');
+    const r1 = await postOcr(gw, 'tesseract', before);
+    assert.equal(r1.status, 200, JSON.stringify(r1.json));
+    assert.equal(r1.json.page_count, 1);
+
+    const bad = new FormData();
+    bad.append('lang', 'qaa');
+    bad.append('file', pdf(), 'm.pdf');
+    const r2 = await postOcr(gw, 'tesseract', bad);
+    assert.equal(r2.status, 400);
+    assert.match(String(r2.json.error), /qaa/);
+
+    const twice = new FormData();
+    twice.append('page_range', '1');
+    twice.append('file', pdf(), 'm.pdf');
+    const r3 = await postOcr(gw, 'tesseract', twice, { query: '?page_range=2' });
+    assert.equal(r3.status, 400);
+    assert.match(String(r3.json.error), /more than once/);
+
+    const after = new FormData();
+    after.append('file', pdf(), 'm.pdf');
+    after.append('page_range', '2');
+    const r4 = await postOcr(gw, 'tesseract', after);
+    assert.equal(r4.status, 400, JSON.stringify(r4.json));
+    assert.match(String(r4.json.error), /'page_range' came after the file part/);
+  });
+
   it('takes lang=fra+eng as typed in a URL (the + arrives as a space)', async () => {
     const r = await postOcr(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.png'), 'a.png', 'image/png'), { query: '?lang=fra+eng' });
     assert.equal(r.status, 200, JSON.stringify(r.json));

@@ -29,7 +29,7 @@ async function sidecar(gw: Gateway): Promise<SidecarView> {
 
 /** The gateway's worker processes (node children of the primary; sidecars are python). */
 function workerPids(gw: Gateway): number[] {
-  const out = spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'main.js'], { encoding: 'utf8' }).stdout;
+  const out = spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'mdso-ocr:worker'], { encoding: 'utf8' }).stdout;
   return out
     .split('\n')
     .filter((l) => l.trim() !== '')
@@ -109,6 +109,8 @@ describe('option values cannot stall a worker', () => {
       assert.ok(body.type === 'NotFound' || body.type === 'ServiceNotFound', p);
     }
     for (const p of ['/HEALTH', '/health/']) assert.equal((await fetch(`${gw.url}${p}`, { headers: { 'x-api-key': API_KEY } })).status, 404, p);
+    // A browser on /docs asks for the icon without a key: no 401 in its console.
+    assert.equal((await fetch(`${gw.url}/favicon.ico`)).status, 204);
   });
 });
 
@@ -303,5 +305,16 @@ describe('worker recycling under keep-alive clients', () => {
       agent.destroy();
       assert.equal(await gw.stop(), 0);
     }
+  });
+});
+
+describe('shutdown during a recycle', () => {
+  it('stops promptly when SIGTERM arrives while a replacement worker is still starting', async () => {
+    const gw = await startGateway({ MAX_REQUESTS: '1', SHUTDOWN_GRACE: '30' });
+    // The answer makes the worker ask to be recycled: its replacement is forked now.
+    assert.equal((await fetch(`${gw.url}/livez`)).status, 200);
+    await waitFor(gw, () => Promise.resolve(/asking to be recycled/.test(gw.logs())), 20_000);
+    // stop() fails after 30 s; a replacement that missed the shutdown kept the primary waiting 32 s.
+    assert.equal(await gw.stop(), 0);
   });
 });

@@ -142,7 +142,7 @@ describe('hangs and worker crashes', () => {
     const gw = await startGateway({ WORKERS: '2' });
     try {
       const workers = () =>
-        spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'main.js'], { encoding: 'utf8' })
+        spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'mdso-ocr:worker'], { encoding: 'utf8' })
           .stdout.split('\n')
           .filter((l) => l.trim() !== '')
           .map(Number);

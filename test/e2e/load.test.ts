@@ -17,7 +17,7 @@ function rssMb(pid: number): number {
 function gatewayPids(gw: Gateway): number[] {
   const children = readFileSync(`/proc/${gw.proc.pid}/task/${gw.proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   // The node processes: the primary and its workers (sidecars are python).
-  return [gw.proc.pid ?? 0, ...children.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js'))];
+  return [gw.proc.pid ?? 0, ...children.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mdso-ocr:worker'))];
 }
 
 type Kind = 'png' | 'pdf' | 'zip' | 'empty' | 'too-big' | 'services';

@@ -174,7 +174,7 @@ let longPdf: Buffer | undefined;
 const longDocument = () => ocrForm((longPdf ??= longScannedPdf(24)), 'long.pdf', 'application/pdf');
 
 function workerPids(gw: Gateway): number[] {
-  return spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'main.js'], { encoding: 'utf8' })
+  return spawnSync('pgrep', ['-P', String(gw.proc.pid), '-f', 'mdso-ocr:worker'], { encoding: 'utf8' })
     .stdout.split('\n')
     .filter((l) => l.trim() !== '')
     .map(Number);

@@ -13,6 +13,8 @@ const WORKER_V8_FLAGS = ['--max-semi-space-size=1'];
 export class WorkerPool {
   private stopping = false;
   private readonly retiring = new Set<Worker>();
+  /** Workers that listen (their 'message' handler is in place: a shutdown message reaches them). */
+  private readonly listening = new Set<Worker>();
   private quickExits = 0;
   /** When each worker last said its event loop turns; watched from the moment it listens. */
   private readonly lastAlive = new Map<Worker, number>();
@@ -75,7 +77,12 @@ export class WorkerPool {
     if (this.watchdog !== null) clearInterval(this.watchdog);
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const exited = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-    for (const w of workers) send(w, { type: 'shutdown' });
+    for (const w of workers) {
+      // One still starting (a recycling replacement) may not read messages yet and holds no
+      // connection: SIGTERM, which it handles like the message once it can, ends it either way.
+      if (this.listening.has(w)) send(w, { type: 'shutdown' });
+      else if (!w.isDead()) w.process.kill('SIGTERM');
+    }
     const done = await Promise.race([Promise.all(exited).then(() => true), sleep(graceMs + 2000, false)]);
     if (!done) {
       this.logger.warn('workers still busy after the grace period; killing them');
@@ -89,7 +96,11 @@ export class WorkerPool {
     const startedAt = Date.now();
     worker.once('online', () => send(worker, this.currentMessage()));
     // Loading modules may take long on a busy machine; from listening on, the loop must turn.
-    worker.once('listening', () => this.lastAlive.set(worker, Date.now()));
+    worker.once('listening', () => {
+      this.listening.add(worker);
+      this.lastAlive.set(worker, Date.now());
+      if (this.stopping) send(worker, { type: 'shutdown' });
+    });
     // IPC to a worker that is exiting fails; its exit is handled by onExit, not by crashing here.
     worker.on('error', (err) => this.logger.debug('worker IPC error', { worker_pid: worker.process.pid, error: err.message }));
     worker.on('message', (msg: unknown) => {
@@ -106,6 +117,7 @@ export class WorkerPool {
     });
     worker.once('exit', () => {
       this.lastAlive.delete(worker);
+      this.listening.delete(worker);
       if (Date.now() - startedAt < QUICK_EXIT_MS && !this.retiring.has(worker)) this.quickExits += 1;
       else this.quickExits = 0;
     });

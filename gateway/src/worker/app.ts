@@ -35,6 +35,8 @@ export function createApp(
   app.use(observeRequests(metrics));
 
   app.get('/livez', livezRoute);
+  // Browsers opening /docs ask for it: no icon, and no 401 for it either.
+  app.get('/favicon.ico', (_req, res) => void res.status(204).end());
   app.get('/readyz', readyzRoute(store));
   // The API's description reveals no data: open, like the probes.
   app.use(docsRouter(primary));

@@ -4,11 +4,13 @@ import { ApiError, GatewayTimeout, ServiceUnavailable } from '../errors.js';
 import { isConnectionError, type SidecarAnswer } from '../sidecar-client.js';
 import type { OcrOptions } from './ocr-options.js';
 
-export type AbortCause = 'timeout' | 'client-gone' | 'too-large' | 'slow-upload';
+export type AbortCause = 'timeout' | 'client-gone' | 'too-large' | 'slow-upload' | 'bad-form';
 
 export class OcrExchange {
   readonly deadline: number;
   uploadedBytes = 0;
+  /** How many form fields came before the file part (read as options); later ones are refused. */
+  fieldsBeforeFile = 0;
   private readonly controller = new AbortController();
   private cause: AbortCause | null = null;
   private causeError: ApiError | null = null;
@@ -20,7 +22,7 @@ export class OcrExchange {
     readonly service: string,
     readonly requestId: string,
     readonly socketPath: string,
-    readonly options: OcrOptions,
+    public options: OcrOptions,
     readonly maxUploadBytes: number,
     readonly timeoutMs: number,
   ) {

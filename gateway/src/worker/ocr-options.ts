@@ -25,6 +25,17 @@ const BOOLEAN: Record<string, boolean> = { true: true, false: false, yes: true, 
  * `pages` is both the original per-page flag (`pages=true`) and a page range (`pages=1-3,7`), told
  * apart by value; `page_range` is the unambiguous spelling of the range.
  */
+/**
+ * The options of a request: its query, and the form fields sent before the file part (what
+ * `curl -F lang=deu -F file=@x` does), read exactly like query options. A field also in the query
+ * is an option given twice (400).
+ */
+export function parseRequestOptions(query: Record<string, unknown>, fields: Record<string, unknown>): OcrOptions {
+  const merged: Record<string, unknown> = { ...query };
+  for (const [key, value] of Object.entries(fields)) merged[key] = key in merged ? [merged[key], value] : value;
+  return parseOcrOptions(merged);
+}
+
 export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
   const options: OcrOptions = { includePages: false, sidecarQuery: {} };
   for (const [key, raw] of Object.entries(query)) {

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { ServiceName } from '../services.js';
 import {
   ApiError,
+  BadOption,
   BadRequest,
   FileTooLarge,
   GatewayTimeout,
@@ -146,6 +147,17 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
     const exchange = exchangeOf(res);
     if (req.file === undefined || !exchange.started) {
       throw new BadRequest("No file received: send the document in a multipart part named 'file'.");
+    }
+    const late = Object.keys((req.body ?? {}) as Record<string, unknown>).slice(exchange.fieldsBeforeFile);
+    if (late.length > 0) {
+      // Read after the file had gone to the service: it cannot be honoured, and is never ignored.
+      const name = (late[0] ?? '').slice(0, 40);
+      const err = new BadOption(
+        `Form field '${name}' came after the file part: send options in the query string (?${name}=…) or as fields before the file.`,
+        { option: name },
+      );
+      exchange.abort('bad-form', err);
+      throw err;
     }
     const ctx = contextOf(res);
     ctx.access.bytes_in = exchange.uploadedBytes;

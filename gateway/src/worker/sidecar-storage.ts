@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import type { Request } from 'express';
 import type multer from 'multer';
 import { FileTooLarge } from '../errors.js';
+import { parseRequestOptions } from './ocr-options.js';
 import { postToSidecar } from '../sidecar-client.js';
 import type { OcrExchange } from './ocr-exchange.js';
 
@@ -15,6 +16,17 @@ export class SidecarStorage implements multer.StorageEngine {
 
   _handleFile(req: Request, file: Express.Multer.File, cb: HandleCallback): void {
     const exchange = this.exchangeOf(req);
+    // Form fields before the file are options, like the query's (a bad one answers 400 now).
+    const fields = (req.body ?? {}) as Record<string, unknown>;
+    if (Object.keys(fields).length > 0) {
+      try {
+        exchange.options = parseRequestOptions(req.query, fields);
+      } catch (err) {
+        cb(err);
+        return;
+      }
+    }
+    exchange.fieldsBeforeFile = Object.keys(fields).length;
     const body = new PassThrough({ highWaterMark: 256 * 1024 });
     let size = 0;
     let ended = false;
