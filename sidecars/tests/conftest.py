@@ -10,16 +10,28 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from mdso_sidecar.engines.base import Engine
+from mdso_sidecar.settings import load_settings
+
+E = TypeVar("E", bound=Engine)
+
 SIDECARS = Path(__file__).resolve().parents[1]
 REPO = SIDECARS.parent
 FIXTURES = REPO / "test" / "fixtures" / "client"
 EXPECTED = ("SIRET 12345678900000", "Nice", "Pompe à chaleur")
+
+
+def loaded_engine(cls: type[E], service: str, **env: str) -> E:
+    """An engine of `service` with two reading threads and `env`, loaded (models ready)."""
+    engine = cls(load_settings(service, {"OCR_THREADS": "2", **env}))
+    engine.load()
+    return engine
 
 
 def text_page(text: str, size: tuple[int, int] = (1240, 1754)) -> Image.Image:

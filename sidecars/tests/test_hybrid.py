@@ -15,14 +15,12 @@ from mdso_sidecar.errors import BadOption, EngineUnavailable
 from mdso_sidecar.pipeline import Pipeline
 from mdso_sidecar.settings import SettingsError, load_settings
 
-from .conftest import EXPECTED, FIXTURES
+from .conftest import EXPECTED, FIXTURES, loaded_engine
 from .test_pipeline import run
 
 
 def _engine(**env: str) -> HybridEngine:
-    engine = HybridEngine(load_settings("hybrid", {"OCR_THREADS": "2", **env}))
-    engine.load()
-    return engine
+    return loaded_engine(HybridEngine, "hybrid", **env)
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,14 @@ from PIL import Image
 from mdso_sidecar.engines.rapidocr import MODEL_FILES, RapidocrEngine, bundled_model_dir
 from mdso_sidecar.errors import BadOption, EngineUnavailable
 from mdso_sidecar.pipeline import Pipeline
-from mdso_sidecar.settings import load_settings
 
-from .conftest import EXPECTED, FIXTURES
+from .conftest import EXPECTED, FIXTURES, loaded_engine
 from .test_pipeline import run
 from .test_reading_order import _table_image
 
 
 def _engine(**env: str) -> RapidocrEngine:
-    engine = RapidocrEngine(load_settings("rapidocr", {"OCR_THREADS": "2", **env}))
-    engine.load()
-    return engine
+    return loaded_engine(RapidocrEngine, "rapidocr", **env)
 
 
 @pytest.fixture(scope="module")
