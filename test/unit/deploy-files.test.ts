@@ -2,9 +2,12 @@
 // cannot be run here (no Docker engine): check them against the project instead. Every environment
 // variable they set is one the project reads (names collected from config.ts's schema, .env.example
 // and the sidecar sources), every path they copy, mount or run exists, the ports agree with PORT.
-// Then start the gateway outside Docker with the prod compose file's environment (tesseract only).
+// The Dockerfile's last stage is the production image and each compose file names its target; every
+// image built has what its CMD, HEALTHCHECK and shell scripts run (read from its stages: base image
+// family, COPY, apt-get install, venvs). Then start the gateway outside Docker with the prod compose
+// file's environment (tesseract only).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import dotenv from 'dotenv';
@@ -92,14 +95,20 @@ function gitIgnored(rel: string): boolean {
   return patterns.some((p) => p.replace(/\/$/, '') === first || p.replace(/\/$/, '') === rel);
 }
 
+/** A Dockerfile instruction (continuation lines joined) and the stage it belongs to ('' before the first FROM). */
+interface Instruction {
+  op: string;
+  args: string;
+  stage: string;
+}
+
 /** Dockerfile instructions with continuation lines joined. */
-function dockerfile(): { op: string; args: string; stage: string }[] {
+function dockerfile(): Instruction[] {
   const lines = read('docker', 'Dockerfile').split('\n');
-  const out: { op: string; args: string; stage: string }[] = [];
+  const out: Instruction[] = [];
   let stage = '';
   let buf = '';
   for (const raw of lines) {
-    if (raw.trim().startsWith('#') && buf === '') continue;
     if (raw.trim().startsWith('#')) continue;
     buf += raw.endsWith('\\') ? `${raw.slice(0, -1)} ` : raw;
     if (raw.endsWith('\\')) continue;
@@ -124,6 +133,297 @@ function builtFrom(distPath: string): string {
     `${source} is not compiled by tsconfig.build.json (include ${build.include.join(', ')})`,
   );
   return source;
+}
+
+// --- What each image stage holds, and what it runs --------------------------------------------
+// No Docker engine here: a stage's contents are read from the Dockerfile (its base image's family,
+// then what it and its parent stages COPY and install), and everything its CMD, HEALTHCHECK and
+// shell scripts run must be among them.
+
+const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+/** On PATH in every Debian and Ubuntu image: the essential and required packages (bash, coreutils, findutils, grep, sed, passwd, apt). */
+const DEBIAN_TOOLS = [
+  'sh', 'bash', 'env', 'dirname', 'basename', 'realpath', 'readlink', 'mktemp', 'sleep', 'touch', 'tr', 'cat', 'cp', 'mv', 'rm',
+  'mkdir', 'ln', 'chown', 'chmod', 'head', 'tail', 'seq', 'sort', 'nohup', 'find', 'xargs', 'grep', 'sed', 'apt-get', 'apt-cache', 'dpkg',
+  'useradd', 'groupadd',
+];
+/** The base images the Dockerfile may build on, and the executables they carry on PATH. A new base image is added here. */
+const IMAGE_FAMILIES: { image: RegExp; carries: readonly string[] }[] = [
+  { image: /^node:\d+(?:\.\d+)*-(?:bookworm|bullseye|trixie)(?:-slim)?$/, carries: [...DEBIAN_TOOLS, 'node', 'npm', 'npx'] },
+  { image: /^(?:debian|ubuntu):[\w.-]+$/, carries: DEBIAN_TOOLS },
+  { image: /^nvidia\/cuda:[\d.]+-(?:cudnn-)?(?:base|runtime|devel)-ubuntu\d+\.\d+$/, carries: DEBIAN_TOOLS },
+];
+/** Executables of the Debian/Ubuntu packages a stage may `apt-get install` (the others install none we run). */
+const APT_EXECUTABLES: Record<string, readonly string[]> = {
+  python3: ['python3'],
+  'tesseract-ocr': ['tesseract'],
+  curl: ['curl'],
+  procps: ['ps', 'pgrep', 'pkill'],
+};
+/** bash keywords and builtins: they need nothing but the shell. */
+const SHELL_BUILTINS = new Set(
+  ('[ [[ : . source alias break builtin cd continue declare echo eval exit export false getopts hash jobs kill let local ' +
+    'command exec printf pwd read readonly return set shift shopt test trap true type ulimit umask unset wait').split(' '),
+);
+/** Commands that run the rest of their words: checked as that command. */
+const RUNS_THE_REST = new Set(['exec', 'command', 'env', 'nohup']);
+const SHELL_KEYWORDS = new Set(['if', 'then', 'else', 'elif', 'while', 'until', 'do', '!', 'in', 'time']);
+
+/** The simple commands a shell script runs, as word lists: `$(…)` bodies included; comments, single-quoted
+ *  text, here-documents, case patterns, assignments, redirections and calls of the script's own functions
+ *  left out. Enough for our scripts, not a shell parser. */
+function shellCommands(script: string): string[][] {
+  const functions = new Set([...script.matchAll(/^\s*(?:function\s+)?(\w+)\s*\(\)/gm)].map((m) => m[1]!));
+  let text = script
+    .replace(/<<-?\s*(['"]?)(\w+)\1([^\n]*)\n[\s\S]*?\n\s*\2(?:\n|$)/g, '$3\n')
+    .split('\n')
+    .filter((l) => !l.trimStart().startsWith('#'))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .replace(/\s#\s.*$/gm, '')
+    .replace(/'[^']*'/g, "''");
+  const bodies: string[] = [];
+  for (let before = ''; before !== text; ) {
+    before = text;
+    text = text.replace(/\$\(([^()]*)\)/g, (_m, body: string) => {
+      bodies.push(body);
+      return '$SUB';
+    });
+  }
+  const commands: string[][] = [];
+  for (const chunk of [text, ...bodies]) {
+    const plain = chunk
+      .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+      .replace(/(?:\d*|&)(?:>>|<>|[<>])&(?:\d+-?|-)|(?:\d*|&)(?:<<<|>>|<>|[<>])\s*[^\s;&|()<>]*/g, ' ')
+      .replace(/\b\w+\(\)\s*/g, '')
+      .replace(/(\bin|;;)\s*(?!esac\b)\(?[^()\n;]*\)/g, '$1;');
+    for (const segment of plain.split(/;;|&&|\|\||[;&|\n(){}]/)) {
+      const words = segment.trim().split(/\s+/).filter((w) => w !== '');
+      while (words.length > 0 && (SHELL_KEYWORDS.has(words[0]!) || /^[A-Za-z_]\w*(?:\[[^\]]*\])?\+?=/.test(words[0]!))) words.shift();
+      if (words.length === 0 || ['for', 'case', 'select', 'esac', 'fi', 'done'].includes(words[0]!) || functions.has(words[0]!)) continue;
+      commands.push(words);
+    }
+  }
+  return commands;
+}
+
+const PACKAGE = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+/** node_modules/.bin names → the package that provides them (what `npx <bin>` needs). */
+function binPackages(): Map<string, string> {
+  const bins = new Map<string, string>();
+  for (const pkg of [...Object.keys(PACKAGE.dependencies), ...Object.keys(PACKAGE.devDependencies)]) {
+    const manifest = path.join(ROOT, 'node_modules', pkg, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const bin = (JSON.parse(readFileSync(manifest, 'utf8')) as { bin?: string | Record<string, string> }).bin;
+    if (typeof bin === 'string') bins.set(pkg.split('/').at(-1)!, pkg);
+    else for (const name of Object.keys(bin ?? {})) bins.set(name, pkg);
+  }
+  return bins;
+}
+
+/** What a built stage holds and how it starts. */
+interface StageContents {
+  target: string;
+  /** The external base image, build args applied. */
+  image: string;
+  /** Every instruction from the base image down to the target (parent stages first). */
+  instructions: Instruction[];
+  workdir: string;
+  user: string | undefined;
+  env: Record<string, string>;
+  cmd: string[] | undefined;
+  healthcheck: string | undefined;
+  /** Names on PATH. */
+  executables: Set<string>;
+  /** Absolute paths put in the image (files, directories, venv interpreters). */
+  paths: string[];
+  /** path → owner, from COPY --chown and RUN chown -R. */
+  owners: Map<string, string>;
+  /** Packages in <workdir>/node_modules. */
+  nodeModules: Set<string>;
+  /** Repository files with a shebang COPYed in, and where. */
+  scripts: { source: string; at: string }[];
+}
+
+function stageContents(all: Instruction[], target: string, buildArgs: Record<string, string>): StageContents {
+  const froms = all.filter((i) => i.op === 'FROM');
+  const argDefaults = Object.fromEntries(
+    all.slice(0, all.indexOf(froms[0]!)).filter((i) => i.op === 'ARG').map((i) => [i.args.split('=')[0]!, i.args.split('=').slice(1).join('=')]),
+  );
+  // The chain of stages from an external image down to the target.
+  const chain: string[] = [];
+  let image = target;
+  for (;;) {
+    const from = froms.find((i) => i.stage === image);
+    if (from === undefined) break;
+    assert.ok(!chain.includes(image), `stage ${image} derives from itself`);
+    chain.unshift(image);
+    image = from.args.split(/\s+/).filter((w) => !w.startsWith('--'))[0]!;
+  }
+  assert.ok(chain.length > 0, `no stage ${target}`);
+  image = image.replace(/\$\{?(\w+)\}?/g, (_m, name: string) => buildArgs[name] ?? argDefaults[name] ?? '');
+  const family = IMAGE_FAMILIES.find((f) => f.image.test(image));
+  assert.ok(family, `${target}: base image ${image} is not one the test knows: add it to IMAGE_FAMILIES with what it carries`);
+  const c: StageContents = {
+    target,
+    image,
+    instructions: all.filter((i) => chain.includes(i.stage)),
+    workdir: '/',
+    user: undefined,
+    env: {},
+    cmd: undefined,
+    healthcheck: undefined,
+    executables: new Set(family.carries),
+    paths: [],
+    owners: new Map(),
+    nodeModules: new Set(),
+    scripts: [],
+  };
+  const put = (at: string): void => {
+    c.paths.push(at);
+    if (PATH_DIRS.includes(path.posix.dirname(at))) c.executables.add(path.posix.basename(at));
+  };
+  for (const i of c.instructions) {
+    if (i.op === 'WORKDIR') c.workdir = path.posix.resolve(c.workdir, i.args);
+    if (i.op === 'USER') c.user = i.args;
+    if (i.op === 'ENV') for (const m of i.args.matchAll(/([A-Za-z_]\w*)=(\S*)/g)) c.env[m[1]!] = m[2]!;
+    if (i.op === 'CMD') c.cmd = JSON.parse(i.args) as string[];
+    if (i.op === 'HEALTHCHECK') c.healthcheck = i.args;
+    if (i.op === 'COPY') {
+      const words = i.args.split(/\s+/);
+      const options = Object.fromEntries(words.filter((w) => w.startsWith('--')).map((w) => w.slice(2).split('=') as [string, string]));
+      const [dest, ...sources] = words.filter((w) => !w.startsWith('--')).reverse() as [string, ...string[]];
+      const destAt = path.posix.resolve(c.workdir, dest);
+      for (const source of sources.reverse()) {
+        const at = dest.endsWith('/') || sources.length > 1 ? path.posix.join(destAt, path.posix.basename(source)) : destAt;
+        put(at);
+        if (options.chown !== undefined) c.owners.set(at, options.chown);
+        if (options.from === undefined) {
+          const file = path.join(ROOT, source);
+          if (existsSync(file) && !statSync(file).isDirectory() && readFileSync(file, 'utf8').startsWith('#!')) c.scripts.push({ source, at });
+        } else if (at === path.posix.join(c.workdir, 'node_modules')) {
+          const which = nodeModulesOf(all, options.from, source);
+          c.nodeModules = new Set([...Object.keys(PACKAGE.dependencies), ...(which === 'all' ? Object.keys(PACKAGE.devDependencies) : [])]);
+        }
+      }
+    }
+    if (i.op === 'RUN') {
+      for (const m of i.args.matchAll(/apt-get install\s+([^&;|]*)/g)) {
+        for (const pkg of m[1]!.split(/\s+/)) for (const exe of APT_EXECUTABLES[pkg] ?? []) c.executables.add(exe);
+      }
+      for (const m of i.args.matchAll(/\bpython3 -m venv (\S+?);?(?:\s|$)/g)) {
+        assert.ok(c.executables.has('python3'), `${target}: python3 -m venv before python3 is installed`);
+        for (const exe of ['python', 'python3', 'pip']) put(path.posix.join(path.posix.resolve(c.workdir, m[1]!), 'bin', exe));
+      }
+      for (const m of i.args.matchAll(/\bln -s\w* (\S+) (\S+)/g)) put(path.posix.resolve(c.workdir, m[2]!));
+      for (const m of i.args.matchAll(/\bchown -R (\S+) (\S+)/g)) c.owners.set(path.posix.resolve(c.workdir, m[2]!), m[1]!);
+    }
+  }
+  return c;
+}
+
+/** Which node_modules `COPY --from=<stage> <source>` brings: all packages, or production only (after `npm prune --omit=dev`). */
+function nodeModulesOf(all: Instruction[], stage: string, source: string): 'all' | 'production' {
+  const run = all
+    .filter((i) => i.stage === stage && i.op === 'RUN')
+    .map((i) => i.args)
+    .join(' && ');
+  const workdir = all.filter((i) => i.stage === stage && i.op === 'WORKDIR').at(-1)?.args ?? '/';
+  const prune = run.search(/npm prune --omit=dev/);
+  if (source === path.posix.join(workdir, 'node_modules')) return prune === -1 ? 'all' : 'production';
+  const copy = run.indexOf(`cp -r node_modules ${source}`);
+  assert.ok(copy !== -1, `COPY --from=${stage} ${source}: not a node_modules the ${stage} stage makes`);
+  return prune === -1 || copy < prune ? 'all' : 'production';
+}
+
+const hasPath = (c: StageContents, at: string): boolean => c.paths.some((p) => at === p || at.startsWith(`${p}/`));
+
+/** What is missing for `words` to run in the stage: the command, the script it runs, the packages npx/node need. */
+function missingToRun(c: StageContents, words: string[], where: string, bins: Map<string, string>): string[] {
+  const [cmd, ...rest] = words;
+  if (cmd === undefined || /^["$']/.test(cmd)) return [];
+  const name = path.posix.basename(cmd);
+  const found =
+    SHELL_BUILTINS.has(cmd) ||
+    (!cmd.includes('/')
+      ? c.executables.has(cmd)
+      : PATH_DIRS.includes(path.posix.dirname(cmd))
+        ? c.executables.has(name)
+        : hasPath(c, path.posix.resolve(c.workdir, cmd)));
+  if (!found) return [`${where}: runs ${cmd}, which ${c.target} (on ${c.image}) does not have`];
+  if (RUNS_THE_REST.has(name)) {
+    const first = rest.findIndex((w) => !w.startsWith('-') && !/^[A-Za-z_]\w*=/.test(w));
+    return first === -1 ? [] : missingToRun(c, rest.slice(first), where, bins);
+  }
+  if (SHELL_BUILTINS.has(cmd)) return [];
+  // The operand: the script or bin it runs, unless code is given inline (node -e, bash -c) before it.
+  const at = rest.findIndex((w) => !w.startsWith('-'));
+  if (at === -1 || rest.slice(0, at).some((w) => ['-e', '--eval', '-p', '--print', '-c'].includes(w))) return [];
+  const operand = rest[at]!;
+  if (/^["$']/.test(operand)) return [];
+  const missing: string[] = [];
+  if (cmd === 'npx') {
+    const pkg = bins.get(operand);
+    if (pkg === undefined || !c.nodeModules.has(pkg)) missing.push(`${where}: npx ${operand}: no package of ${c.target}'s node_modules provides it`);
+  } else if (['node', 'bash', 'sh'].includes(path.posix.basename(cmd))) {
+    const at = path.posix.resolve(c.workdir, operand);
+    const modules = path.posix.join(c.workdir, 'node_modules');
+    if (at.startsWith(`${modules}/`)) {
+      const rel = at.slice(modules.length + 1);
+      const pkg = rel.split('/').slice(0, rel.startsWith('@') ? 2 : 1).join('/');
+      if (!c.nodeModules.has(pkg)) missing.push(`${where}: runs ${operand}, but ${c.target}'s node_modules lacks ${pkg}`);
+      else assert.ok(existsSync(path.join(ROOT, 'node_modules', rel)), `${where}: ${operand} is not in the ${pkg} package`);
+    } else if (!hasPath(c, at)) {
+      missing.push(`${where}: runs ${operand}, which ${c.target} does not have`);
+    } else {
+      if (at.startsWith(path.posix.join(c.workdir, 'dist/'))) builtFrom(path.posix.relative(c.workdir, at));
+      const script = c.scripts.find((s) => s.at === at);
+      if (script !== undefined && cmd !== 'node') missing.push(...missingInScript(c, script, bins));
+    }
+  }
+  return missing;
+}
+
+/** What a shell script copied into the stage runs that the stage does not have (its interpreter included). */
+function missingInScript(c: StageContents, script: { source: string; at: string }, bins: Map<string, string>): string[] {
+  const text = read(script.source);
+  const interpreter = text.split('\n')[0]!.slice(2).trim().split(/\s+/);
+  const missing = missingToRun(c, interpreter, `${script.source} (#!)`, bins);
+  if (!['bash', 'sh'].includes(path.posix.basename(interpreter.at(-1)!))) return missing;
+  for (const words of shellCommands(text)) missing.push(...missingToRun(c, words, script.source, bins));
+  return [...new Set(missing)];
+}
+
+/** Everything the stage starts (CMD, HEALTHCHECK, the scripts copied in) that it does not have. */
+function missingInStage(c: StageContents): string[] {
+  const bins = binPackages();
+  const missing: string[] = [];
+  assert.ok(c.cmd, `${c.target}: no CMD`);
+  missing.push(...missingToRun(c, c.cmd, `${c.target} CMD`, bins));
+  assert.ok(c.healthcheck, `${c.target}: no HEALTHCHECK`);
+  const probe = /^(?:--\S+\s+)*CMD\s+(.*)$/.exec(c.healthcheck)?.[1] ?? '';
+  const probes = probe.startsWith('[') ? [JSON.parse(probe) as string[]] : shellCommands(probe);
+  for (const words of probes) missing.push(...missingToRun(c, words, `${c.target} HEALTHCHECK`, bins));
+  for (const script of c.scripts) missing.push(...missingInScript(c, script, bins));
+  return [...new Set(missing)];
+}
+
+/** The image variants the project builds: a plain build, the documented BASE_IMAGE alternatives, each compose service's target. */
+function builds(all: Instruction[]): { what: string; target: string; args: Record<string, string> }[] {
+  const last = all.filter((i) => i.op === 'FROM').at(-1)!.stage;
+  const documented = new Set([...`${read('README.md')}\n${read('docker', 'Dockerfile')}`.matchAll(/--build-arg BASE_IMAGE=([\w./:-]+)/g)].map((m) => m[1]!));
+  const out = [
+    { what: 'docker build (no --target)', target: last, args: {} },
+    ...[...documented].map((image) => ({ what: `docker build --build-arg BASE_IMAGE=${image}`, target: last, args: { BASE_IMAGE: image } })),
+  ];
+  for (const file of ['docker-compose.dev.yml', 'docker-compose.prod.yml']) {
+    for (const [name, s] of Object.entries(compose(file).services)) {
+      if (s.build === undefined) continue;
+      const args = Object.fromEntries(Object.entries(s.build.args ?? {}).map(([k, v]) => [k, String(v).replace(/^\$\{\w+:-(.*)\}$/, '$1')]));
+      out.push({ what: `${file} ${name}`, target: s.build.target ?? last, args });
+    }
+  }
+  return out;
 }
 
 describe('deployment files', () => {
@@ -170,24 +470,92 @@ describe('deployment files', () => {
         }
       }
     }
-    // The runtime image does not run as root, checks /livez, mounts models at MODEL_DIR, offline.
-    const runtime = instructions.filter((i) => i.stage === 'runtime');
-    const user = runtime.filter((i) => i.op === 'USER').at(-1);
-    assert.ok(user !== undefined && user.args !== 'root' && user.args !== '0', 'the runtime stage must end as a non-root user');
-    const health = runtime.find((i) => i.op === 'HEALTHCHECK');
-    assert.ok(health?.args.includes('/livez') && health.args.includes('process.env.PORT'), 'HEALTHCHECK must probe /livez on PORT');
-    const env = runtime.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
-    assert.match(env, /MODEL_DIR=\/models/);
-    assert.match(env, /HF_HUB_OFFLINE=1/);
-    assert.ok(runtime.some((i) => i.op === 'VOLUME' && i.args.includes('/models')));
-    // Every requirements file the SERVICES logic installs is copied in.
-    for (const req of ['requirements.txt', 'requirements-vlm.txt', 'requirements-rapidocr.txt', 'requirements-marker.txt']) {
-      assert.ok(existsSync(path.join(ROOT, 'sidecars', req)));
-      assert.ok(runtime.some((i) => i.op === 'RUN' && i.args.includes(`sidecars/${req}`)), `${req} is never installed`);
-    }
-    assert.ok(runtime.some((i) => i.op === 'RUN' && i.args.includes('/app/.venv-marker')), 'marker gets its own venv');
     // .dockerignore keeps secrets and weights out of the build context.
     for (const p of ['.env', 'models', 'node_modules', '.venv']) assert.ok(ignored.includes(p), `.dockerignore lacks ${p}`);
+  });
+
+  it('shellCommands reads what a script runs (the reader the image checks rely on)', () => {
+    const script = [
+      '#!/usr/bin/env bash',
+      'set -eu  # strict',
+      'cd "$(dirname "$0")/.."',
+      'npx tsc --watch & x=$(mktemp) 2>/dev/null',
+      "trap 'kill \"$p\"' TERM",
+      'say() { echo "$1 (done)" >&2; }',
+      'case "$c" in',
+      '  a:* | *"-m x "*) say hi; tesseract --version || true ;;',
+      'esac',
+      'python3 - <<\'EOF\' | sort',
+      'import nothing_runs_here',
+      'EOF',
+    ].join('\n');
+    const first = shellCommands(script).map((w) => w[0]);
+    assert.deepEqual([...new Set(first)].sort(), ['cd', 'dirname', 'echo', 'mktemp', 'npx', 'python3', 'set', 'sort', 'tesseract', 'trap', 'true']);
+  });
+
+  it('Dockerfile: the last stage is the production image (what a plain `docker build` gives); dev is a stage of its own', () => {
+    const last = instructions.filter((i) => i.op === 'FROM').at(-1)!.stage;
+    const prod = stageContents(instructions, last, {});
+    assert.equal(prod.env.NODE_ENV, 'production', `the last stage (${last}) is what a build without --target gives: NODE_ENV=${prod.env.NODE_ENV}`);
+    assert.ok(!prod.instructions.some((i) => i.args.includes('dev-watch')), `the last stage (${last}) carries or runs the dev watch loop`);
+    assert.ok(Object.keys(PACKAGE.dependencies).every((p) => prod.nodeModules.has(p)), `${last}: node_modules lacks dependencies`);
+    const devOnly = Object.keys(PACKAGE.devDependencies).filter((p) => prod.nodeModules.has(p));
+    assert.deepEqual(devOnly, [], `${last}: ships devDependencies`);
+    assert.ok(stages.has('dev'), 'no dev stage (docker-compose.dev.yml)');
+    const dev = stageContents(instructions, 'dev', {});
+    assert.equal(dev.env.NODE_ENV, 'development');
+    assert.deepEqual(dev.cmd, ['bash', 'docker/dev-watch.sh']);
+    assert.ok(!prod.instructions.some((i) => i.stage === 'dev'), `${last} derives from dev`);
+    // Every `docker build` the docs show names its target, the production one.
+    for (const [file, text] of [['README.md', read('README.md')], ['docker/Dockerfile', read('docker', 'Dockerfile')]] as const) {
+      const lines = text.split('\n').filter((l) => /\bdocker build\b/.test(l));
+      for (const line of lines) assert.match(line, new RegExp(`--target ${last}\\b`), `${file}: \`${line.trim()}\` names no --target ${last}`);
+    }
+  });
+
+  it('compose: every service that builds names its target (prod compose: the production stage; dev compose: dev)', () => {
+    const last = instructions.filter((i) => i.op === 'FROM').at(-1)!.stage;
+    for (const [file, expected] of [['docker-compose.prod.yml', last], ['docker-compose.dev.yml', 'dev']] as const) {
+      const built = Object.entries(compose(file).services).filter(([, s]) => s.build !== undefined);
+      assert.ok(built.length > 0, `${file} builds nothing`);
+      for (const [name, s] of built) {
+        assert.equal(s.build!.target, expected, `${file}: ${name} builds ${s.build!.target ?? 'no target (the last stage)'}, not ${expected}`);
+      }
+    }
+  });
+
+  it('each image built (plain build, documented BASE_IMAGEs, compose targets) has what its CMD, HEALTHCHECK and scripts run', () => {
+    // The sidecars' interpreter: config.ts takes <root>/.venv/bin/python when it exists.
+    assert.ok(read('gateway', 'src', 'config.ts').includes("path.join(root, '.venv', 'bin', 'python')"), 'config.ts no longer defaults to .venv/bin/python');
+    const seen = new Set<string>();
+    for (const b of builds(instructions)) {
+      const c = stageContents(instructions, b.target, b.args);
+      if (seen.has(`${b.target} ${c.image}`)) continue;
+      seen.add(`${b.target} ${c.image}`);
+      const what = `${b.what} (stage ${b.target} on ${c.image})`;
+      assert.deepEqual(missingInStage(c), [], what);
+      assert.ok(hasPath(c, path.posix.join(c.workdir, '.venv', 'bin', 'python')), `${what}: no .venv/bin/python for the sidecars`);
+      // Unprivileged, checks /livez, models at MODEL_DIR, offline.
+      assert.ok(c.user !== undefined && !/^(root|0)(:|$)/.test(c.user), `${what}: must end as a non-root user`);
+      assert.ok(c.healthcheck?.includes('/livez') && c.healthcheck.includes('process.env.PORT'), `${what}: HEALTHCHECK must probe /livez on PORT`);
+      assert.equal(c.env.MODEL_DIR, '/models');
+      assert.equal(c.env.HF_HUB_OFFLINE, '1');
+      assert.ok(c.instructions.some((i) => i.op === 'VOLUME' && i.args.includes('/models')), `${what}: no VOLUME /models`);
+      // Every requirements file the SERVICES logic installs is copied in.
+      for (const req of ['requirements.txt', 'requirements-vlm.txt', 'requirements-rapidocr.txt', 'requirements-marker.txt']) {
+        assert.ok(existsSync(path.join(ROOT, 'sidecars', req)));
+        assert.ok(c.instructions.some((i) => i.op === 'RUN' && i.args.includes(`sidecars/${req}`)), `${what}: ${req} is never installed`);
+      }
+      assert.ok(c.instructions.some((i) => i.op === 'RUN' && i.args.includes('/app/.venv-marker')), 'marker gets its own venv');
+      // The watch loop's tsc --watch rewrites dist/ with the stage's tsconfig, as the stage's user.
+      if (c.scripts.some((s) => s.source === 'docker/dev-watch.sh')) {
+        for (const f of ['tsconfig.json', 'tsconfig.build.json']) assert.ok(hasPath(c, path.posix.join(c.workdir, f)), `${what}: no ${f} for tsc --watch`);
+        const dist = path.posix.join(c.workdir, 'dist');
+        const owner = [...c.owners].find(([p]) => dist === p || dist.startsWith(`${p}/`))?.[1];
+        assert.equal(owner?.split(':')[0], c.user?.split(':')[0], `${what}: ${dist} must belong to ${c.user ?? 'root'} (tsc --watch writes it)`);
+      }
+    }
+    assert.ok(seen.size >= 3, 'at least the production image on both base images and the dev image');
   });
 
   for (const file of ['docker-compose.dev.yml', 'docker-compose.prod.yml']) {
@@ -217,7 +585,7 @@ describe('deployment files', () => {
         for (const key of Object.keys(env)) assert.ok(known.has(key), `${name}: sets ${key}, which nothing reads`);
         const b = s.build!;
         assert.ok(existsSync(path.resolve(DOCKER, b.context, b.dockerfile)), `${name}: no ${b.dockerfile}`);
-        if (b.target !== undefined) assert.ok(stages.has(b.target), `${name}: no stage ${b.target}`);
+        assert.ok(b.target !== undefined && stages.has(b.target), `${name}: build names no stage of the Dockerfile as target (${String(b.target)})`);
         for (const arg of Object.keys(b.args ?? {})) assert.ok(args.has(arg), `${name}: build arg ${arg} is not an ARG of the Dockerfile`);
         const full = containerEnv(s);
         for (const p of s.ports ?? []) {
