@@ -6,11 +6,12 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import {
-  type ApiError,
+  ApiError,
   BadOption,
   BadRequest,
   FileTooLarge,
   GatewayTimeout,
+  RouteNotFound,
   SIDECAR_ERROR_TYPES,
   ServiceNotFound,
   ServiceUnavailable,
@@ -30,7 +31,7 @@ import {
   SidecarHealthSchema,
 } from './api-schemas.js';
 import { errorBody } from './error-handler.js';
-import { OCR_OPTIONS, PAGE_BREAK } from './ocr-options.js';
+import { OCR_OPTIONS, type OcrOptionDoc, PAGE_BREAK } from './ocr-options.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -63,40 +64,28 @@ function componentSchemas(): Record<string, JsonObject> {
 
 const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 
-/** Statuses an OCR request may answer besides 200, with the gateway errors and sidecar types behind each. */
-function errorResponses(config: Config): Record<string, JsonObject> {
-  const mb = config.maxUploadBytes;
-  const gateway: ApiError[] = [
-    new BadRequest("No file received: send the document in a multipart part named 'file'."),
-    new BadOption("Option 'pages' must be true, false or a page range such as '1-3,7'.", { option: 'pages', value: 'x' }),
-    new Unauthorized(),
-    new ServiceNotFound('x'),
-    new FileTooLarge(mb),
-    new ServiceUnavailable("OCR service 'olmocr' is starting; retry shortly.", 5, { state: 'starting' }),
-    new UploadTimeout('The upload is too slow: 0 bytes arrived in the last 30 s, below the minimum of 1024 bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.', {
-      received_bytes: 0,
-      window_s: 30,
-      min_bytes_per_s: 1024,
-    }),
-    new GatewayTimeout(config.timeoutMs),
-  ];
-  const statuses = [...new Set([...gateway.map((e) => e.status), ...SIDECAR_ERROR_TYPES.map((e) => e.status)])].sort();
+/** An error type a service relays through the gateway (see SIDECAR_ERROR_TYPES). */
+type RelayedError = (typeof SIDECAR_ERROR_TYPES)[number];
+
+/**
+ * The error answers of one operation, one per status: the gateway's own errors (instances of the
+ * errors.ts classes, whose message is the example) and the types a service relays. test/e2e/openapi.test.ts
+ * checks that each operation documents every status the errors it can throw carry.
+ */
+function errorResponses(gateway: readonly ApiError[], relayed: readonly RelayedError[] = [], retryWhy = ''): Record<string, JsonObject> {
+  const statuses = [...new Set([...gateway.map((e) => e.status), ...relayed.map((e) => e.status)])].sort((a, b) => a - b);
   const out: Record<string, JsonObject> = {};
   for (const status of statuses) {
     const own = gateway.filter((e) => e.status === status);
-    const relayed = SIDECAR_ERROR_TYPES.filter((e) => e.status === status);
-    const lines = [
-      ...own.map((e) => `\`${e.type}\` (gateway): ${e.message}`),
-      ...relayed.map((e) => `\`${e.type}\` (service): ${e.when}`),
-    ];
+    const theirs = relayed.filter((e) => e.status === status);
+    const lines = [...own.map((e) => `\`${e.type}\` (gateway): ${e.message}`), ...theirs.map((e) => `\`${e.type}\` (service): ${e.when}`)];
     const examples: Record<string, JsonObject> = {};
-    for (const e of own) examples[e.type] = { value: errorBody(e) };
-    for (const e of relayed) {
-      if (examples[e.type] === undefined) {
-        examples[e.type] = { value: { error: `(${e.when})`, type: e.type, details: {}, detail: `(${e.when})` } };
-      }
-    }
-    const retry = status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying (starting, restarting, not answering its health checks, queue full, disk full, GPU out of memory).', schema: { type: 'integer' } } } } : {};
+    for (const e of own) examples[e.type] ??= { value: errorBody(e) };
+    for (const e of theirs) examples[e.type] ??= { value: { error: `(${e.when})`, type: e.type, details: {}, detail: `(${e.when})` } };
+    const retry =
+      status === 503
+        ? { headers: { 'Retry-After': { description: `Seconds to wait before retrying${retryWhy}.`, schema: { type: 'integer', minimum: 0 } } } }
+        : {};
     out[String(status)] = {
       description: lines.join('\n\n'),
       ...retry,
@@ -106,20 +95,69 @@ function errorResponses(config: Config): Record<string, JsonObject> {
   return out;
 }
 
-const UNAUTHORIZED = (): JsonObject => ({
-  description: 'Missing or wrong `x-api-key`.',
-  content: { 'application/json': { schema: ref('Error'), example: errorBody(new Unauthorized()) } },
-});
+/** Errors of POST /ocr/{service} raised by the gateway itself (ocr-route.ts, ocr-options.ts, ocr-exchange.ts, error-handler.ts). */
+function ocrGatewayErrors(config: Config): ApiError[] {
+  return [
+    new BadRequest("No file received: send the document in a multipart part named 'file'."),
+    new BadOption("Option 'pages' must be true, false or a page range such as '1-3,7'.", { option: 'pages', value: 'x' }),
+    new Unauthorized(),
+    new ServiceNotFound('x'),
+    new RouteNotFound('No route for POST /ocr/%74esseract: write the service name plainly, e.g. /ocr/tesseract.'),
+    new UploadTimeout(
+      `The upload is too slow: 0 bytes arrived in the last ${config.uploadRateWindowMs / 1000} s, below the minimum of ${config.uploadMinBytesPerS} bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.`,
+      { received_bytes: 0, window_s: config.uploadRateWindowMs / 1000, min_bytes_per_s: config.uploadMinBytesPerS },
+    ),
+    new FileTooLarge(config.maxUploadBytes),
+    // The base class is the gateway's 500: an unexpected error, answered without its stack.
+    new ApiError('Internal error; the request id identifies it in the gateway log.'),
+    new ServiceUnavailable("OCR service 'olmocr' is starting; retry shortly.", 5, { state: 'starting' }),
+    new GatewayTimeout(config.timeoutMs),
+  ];
+}
+
+/**
+ * A query option as a parameter. swagger-ui's "Try it out" fills a parameter in with its `example`,
+ * `examples`, its schema's `example` or `default`, and sends it: an option that only some services
+ * take would then reach the others, which answer 400 naming it (issue 14). So an option carries no
+ * value swagger-ui fills in: its sample goes in the schema's `examples` (JSON Schema's list, which
+ * swagger-ui does not fill in) and in the description, with its default.
+ */
+function optionParameter(o: OcrOptionDoc): JsonObject {
+  const { default: fallback, ...schema } = o.schema;
+  const example = o.schema.type === 'boolean' ? booleanExample(o) : o.example;
+  const who = o.services === 'all' ? 'Every service' : `Service${o.services.length > 1 ? 's' : ''} ${o.services.join(', ')} only`;
+  return {
+    name: o.name,
+    in: 'query',
+    required: false,
+    description: `${who}. ${o.description} Example: \`${o.example}\`.${fallback === undefined ? '' : ` Default: \`${String(fallback)}\`.`}`,
+    schema: { ...schema, examples: [example] },
+  };
+}
+
+/** A boolean option's sample as the boolean its schema says (the query string carries it as `true`/`false`). */
+function booleanExample(o: OcrOptionDoc): boolean {
+  if (o.example !== 'true' && o.example !== 'false') throw new Error(`option ${o.name} is a boolean: its example must be true or false`);
+  return o.example === 'true';
+}
+
+const TAGS = [
+  { name: 'ocr', description: 'Read the text of a document.' },
+  { name: 'status', description: "The gateway's and its services' state: probes, health, metrics." },
+  { name: 'documentation', description: 'This description of the API, as JSON and as a browsable page.' },
+];
 
 export function buildOpenApi(config: Config): JsonObject {
   const security = [{ apiKey: [] }];
   const open: unknown[] = [];
+  const unauthorized = new Unauthorized();
   const ocrExample = {
     text: `…page 1…${PAGE_BREAK}…page 2…`,
     service: 'tesseract',
     page_count: 2,
     duration_ms: 2310,
   };
+  const enabled = config.services.map((s) => s.name);
   return {
     openapi: '3.1.0',
     info: {
@@ -132,7 +170,7 @@ export function buildOpenApi(config: Config): JsonObject {
     },
     servers: [{ url: '/' }],
     security,
-    tags: [{ name: 'ocr' }, { name: 'status' }, { name: 'documentation' }],
+    tags: TAGS,
     components: {
       securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
       schemas: componentSchemas(),
@@ -140,28 +178,24 @@ export function buildOpenApi(config: Config): JsonObject {
     paths: {
       '/ocr/{service}': {
         post: {
+          operationId: 'ocrDocument',
           tags: ['ocr'],
           summary: 'OCR a document',
           description:
             'Multipart form with exactly one part named `file`; its type is detected from the bytes (PDF, PNG, JPEG, TIFF, BMP, GIF, WebP). ' +
             `At most ${Math.round(config.maxUploadBytes / 1024 / 1024)} MB (MAX_UPLOAD_MB) and ${config.maxPages} pages (MAX_PAGES); done within ${config.timeoutMs / 1000} s (TIMEOUT). ` +
-            'Options other than `pages` and `page_range` are validated by the service: one it does not take answers 400 naming it.',
+            'Options other than `pages` and `page_range` are validated by the service: one it does not take answers 400 naming it, so leave the options of other services empty.',
           parameters: [
             {
               name: 'service',
               in: 'path',
               required: true,
-              description: `An enabled service (here: ${config.services.map((s) => s.name).join(', ')}); a known but disabled one answers 404.`,
+              description: `An enabled service (here: ${enabled.join(', ')}); a known but disabled one answers 404.`,
               schema: { type: 'string', enum: [...KNOWN_SERVICES] },
+              // Required, so swagger-ui fills it in: with a service this gateway runs.
+              ...(enabled[0] === undefined ? {} : { example: enabled[0] }),
             },
-            ...OCR_OPTIONS.map((o) => ({
-              name: o.name,
-              in: 'query',
-              required: false,
-              description: `${o.services === 'all' ? 'Every service' : `Service${o.services.length > 1 ? 's' : ''} ${o.services.join(', ')} only`}. ${o.description}`,
-              schema: o.schema,
-              example: o.example,
-            })),
+            ...OCR_OPTIONS.map(optionParameter),
           ],
           requestBody: {
             required: true,
@@ -181,32 +215,39 @@ export function buildOpenApi(config: Config): JsonObject {
               headers: { 'x-request-id': { description: "The client's x-request-id, or a generated one.", schema: { type: 'string' } } },
               content: { 'application/json': { schema: ref('OcrAnswer'), example: ocrExample } },
             },
-            ...errorResponses(config),
+            ...errorResponses(
+              ocrGatewayErrors(config),
+              SIDECAR_ERROR_TYPES,
+              ' (starting, restarting, not answering its health checks, queue full, disk full, GPU out of memory)',
+            ),
           },
         },
       },
       '/services': {
         get: {
+          operationId: 'listServices',
           tags: ['status'],
           summary: 'Enabled services that can answer',
           responses: {
             '200': { description: 'Services', content: { 'application/json': { schema: ref('Services'), example: { services: ['tesseract'] } } } },
-            '401': UNAUTHORIZED(),
+            ...errorResponses([unauthorized]),
           },
         },
       },
       '/health': {
         get: {
+          operationId: 'getHealth',
           tags: ['status'],
           summary: "Each sidecar's state, pid, restarts, queue, GPU memory and in-flight progress",
           responses: {
             '200': { description: 'Health, from memory (the primary polls every HEALTH_POLL_MS)', content: { 'application/json': { schema: ref('Health') } } },
-            '401': UNAUTHORIZED(),
+            ...errorResponses([unauthorized]),
           },
         },
       },
       '/livez': {
         get: {
+          operationId: 'getLiveness',
           tags: ['status'],
           summary: 'Liveness probe (no key)',
           security: open,
@@ -215,6 +256,7 @@ export function buildOpenApi(config: Config): JsonObject {
       },
       '/readyz': {
         get: {
+          operationId: 'getReadiness',
           tags: ['status'],
           summary: 'Readiness probe (no key): no service still loading and at least one ready',
           security: open,
@@ -226,26 +268,34 @@ export function buildOpenApi(config: Config): JsonObject {
       },
       '/metrics': {
         get: {
+          operationId: 'getMetrics',
           tags: ['status'],
           summary: `Prometheus metrics, summed over every worker${config.metricsPublic ? ' (METRICS_PUBLIC=true: no key)' : ' (key required unless METRICS_PUBLIC=true)'}`,
           ...(config.metricsPublic ? { security: open } : {}),
           responses: {
             '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
-            ...(config.metricsPublic ? {} : { '401': UNAUTHORIZED() }),
-            '503': { description: 'The metrics could not be collected from the workers', content: { 'application/json': { schema: ref('Error') } } },
+            ...errorResponses([
+              ...(config.metricsPublic ? [] : [unauthorized]),
+              new ServiceUnavailable('Metrics could not be collected: no answer from the primary within 10 s.', 5),
+            ]),
           },
         },
       },
       '/openapi.json': {
         get: {
+          operationId: 'getOpenApiDocument',
           tags: ['documentation'],
           summary: 'This document (no key: it reveals no data)',
           security: open,
-          responses: { '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } },
+          responses: {
+            '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } },
+            ...errorResponses([new ServiceUnavailable('The API description could not be built: no answer from the primary within 10 s.', 5)]),
+          },
         },
       },
       '/docs': {
         get: {
+          operationId: 'getDocs',
           tags: ['documentation'],
           summary: 'Browsable documentation of this document (no key)',
           security: open,
