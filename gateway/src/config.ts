@@ -1,11 +1,12 @@
 // Configuration: every setting of the gateway in one object, read from the environment (and dotenv
 // files, the real environment winning) and validated once at start-up.
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { projectRoot } from './paths.js';
-import { KNOWN_SERVICES, type ServiceName, isKnownService } from './services.js';
+import { BadEnabledServices, type ServiceName, enabledServices } from './services.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -17,14 +18,23 @@ export interface ServiceSettings {
   python: string;
 }
 
+/** An accepted API key and the name logs give it (never the key itself). */
+export interface ApiKey {
+  name: string;
+  key: string;
+}
+
+/** express's `trust proxy`: false (the socket's address), a hop count, or trusted addresses/CIDRs. */
+export type TrustProxy = false | number | string[];
+
 export interface Config {
   nodeEnv: string;
   production: boolean;
   host: string;
   port: number;
   workers: number;
-  /** Accepted API keys (several for rotation). Empty only before `ensureApiKeys`. */
-  apiKeys: string[];
+  /** Accepted API keys (several for rotation), named for the logs. Empty only before the primary generates one. */
+  apiKeys: ApiKey[];
   /** True when no key was configured and one was generated for this run. */
   apiKeyGenerated: boolean;
   services: ServiceSettings[];
@@ -55,6 +65,8 @@ export interface Config {
   sidecarPath: string;
   /** GET /metrics answers without an API key (a scraper on a private network). */
   metricsPublic: boolean;
+  /** Whose X-Forwarded-For gives the client's address (access log); false: the socket's address. */
+  trustProxy: TrustProxy;
   /** Warnings to log once the logger exists (e.g. WORKER_CLASS ignored). */
   warnings: string[];
 }
@@ -87,6 +99,7 @@ const schema = z.object({
   PORT: intIn(1, 65535).default(8000),
   WORKERS: intIn(1, 64).default(1),
   API_KEY: z.string().default(''),
+  API_KEYS: z.string().default(''),
   ENABLED_SERVICES: z.string().default('hybrid'),
   TIMEOUT: intIn(1, 86_400).default(300),
   LOG_LEVEL: z
@@ -114,6 +127,7 @@ const schema = z.object({
   RUN_DIR: z.string().default(''),
   PYTHON: z.string().default(''),
   METRICS_PUBLIC: bool.default(false),
+  TRUST_PROXY: z.string().default(''),
   CUDA_VISIBLE_DEVICES: z.string().optional(),
   WORKER_CLASS: z.string().optional(),
 });
@@ -157,21 +171,18 @@ export function loadConfig(env: Env): Config {
     warnings.push(`WORKER_CLASS=${v.WORKER_CLASS} is a gunicorn setting and is ignored: workers are node:cluster processes`);
   }
 
-  const names = v.ENABLED_SERVICES.split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter((s) => s !== '');
-  if (names.length === 0) throw new ConfigError('Invalid configuration: ENABLED_SERVICES must name at least one service');
+  let names: ServiceName[];
+  try {
+    names = enabledServices(v.ENABLED_SERVICES); // the one reading bootstrap and download-models share
+  } catch (err) {
+    if (err instanceof BadEnabledServices) throw new ConfigError(`Invalid configuration: ${err.message}`);
+    throw err;
+  }
   const root = projectRoot();
   const venvPython = path.join(root, '.venv', 'bin', 'python');
   const python = v.PYTHON !== '' ? v.PYTHON : existsSync(venvPython) ? venvPython : 'python3';
   const services: ServiceSettings[] = [];
   for (const name of names) {
-    if (!isKnownService(name)) {
-      throw new ConfigError(
-        `Invalid configuration: ENABLED_SERVICES names unknown service ${JSON.stringify(name)} (known: ${KNOWN_SERVICES.join(', ')})`,
-      );
-    }
-    if (services.some((s) => s.name === name)) continue;
     const override = env[`${name.toUpperCase()}_CUDA_VISIBLE_DEVICES`];
     const ownPython = env[`${name.toUpperCase()}_PYTHON`]?.trim();
     // A service whose dependencies conflict with the others' (marker) gets its own venv.
@@ -184,11 +195,11 @@ export function loadConfig(env: Env): Config {
   }
 
   const production = v.NODE_ENV === 'production';
-  const apiKeys = v.API_KEY.split(',')
-    .map((k) => k.trim())
-    .filter((k) => k !== '');
+  const apiKeys = parseApiKeys(v.API_KEY, v.API_KEYS);
   if (apiKeys.length === 0 && production) {
-    throw new ConfigError('Invalid configuration: API_KEY must be set when NODE_ENV=production (comma-separate several keys for rotation)');
+    throw new ConfigError(
+      'Invalid configuration: API_KEY or API_KEYS must be set when NODE_ENV=production (comma-separate several keys for rotation)',
+    );
   }
   if (v.SIDECAR_BACKOFF_MAX_MS < v.SIDECAR_BACKOFF_MS) {
     throw new ConfigError('Invalid configuration: SIDECAR_BACKOFF_MAX_MS must be at least SIDECAR_BACKOFF_MS');
@@ -224,6 +235,81 @@ export function loadConfig(env: Env): Config {
     runDir: v.RUN_DIR,
     sidecarPath: path.join(root, 'sidecars'),
     metricsPublic: v.METRICS_PUBLIC,
+    trustProxy: parseTrustProxy(v.TRUST_PROXY),
     warnings,
   };
+}
+
+const KEY_NAME = /^[\w.@-]{1,64}$/;
+
+/**
+ * API_KEY's comma list (its keys named key1, key2, … by position) and API_KEYS' `name:key` pairs
+ * (split at the first ':', so a key may hold ':'). Errors name the variable and the entry's
+ * position, never a key.
+ */
+export function parseApiKeys(apiKey: string, apiKeysNamed: string): ApiKey[] {
+  const keys: ApiKey[] = [];
+  apiKey.split(',').forEach((raw, i) => {
+    const key = raw.trim();
+    // A key listed twice is the same key: the first name stands.
+    if (key !== '' && !keys.some((k) => k.key === key)) keys.push({ name: `key${i + 1}`, key });
+  });
+  apiKeysNamed.split(',').forEach((raw, i) => {
+    const entry = raw.trim();
+    if (entry === '') return;
+    const at = `API_KEYS entry ${i + 1}`;
+    const colon = entry.indexOf(':');
+    const name = colon < 0 ? '' : entry.slice(0, colon).trim();
+    const key = colon < 0 ? '' : entry.slice(colon + 1).trim();
+    if (name === '' || key === '') {
+      throw new ConfigError(`Invalid configuration: ${at} must be name:key, with both a name and a key`);
+    }
+    if (!KEY_NAME.test(name)) {
+      throw new ConfigError(`Invalid configuration: ${at}'s name must be 1 to 64 letters, digits or _ . @ - (got ${JSON.stringify(name.slice(0, 64))})`);
+    }
+    const sameName = keys.find((k) => k.name === name);
+    if (sameName !== undefined) {
+      throw new ConfigError(`Invalid configuration: ${at} repeats the name ${JSON.stringify(name)}${/^key\d+$/.test(name) ? " (API_KEY's keys are named key1, key2, …)" : ''}`);
+    }
+    const sameKey = keys.find((k) => k.key === key);
+    if (sameKey !== undefined) {
+      throw new ConfigError(`Invalid configuration: ${at} (${JSON.stringify(name)}) has the same key as ${JSON.stringify(sameKey.name)}: one name per key`);
+    }
+    keys.push({ name, key });
+  });
+  return keys;
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY as express's `trust proxy`: unset/false (the socket's address is the client's), a hop
+ * count, or a comma list of loopback/linklocal/uniquelocal, addresses and CIDRs. `true` (believe any
+ * X-Forwarded-For, which any client can write) is refused.
+ */
+export function parseTrustProxy(value: string): TrustProxy {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'false' || v === '0' || v === 'no') return false;
+  const fail = (why: string): never => {
+    throw new ConfigError(`Invalid configuration: TRUST_PROXY ${why} (got ${JSON.stringify(value.slice(0, 200))})`);
+  };
+  if (v === 'true' || v === 'yes') {
+    fail("must name the proxies (loopback, addresses or CIDRs) or count them (e.g. 1): 'true' would believe any client's X-Forwarded-For");
+  }
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops > 32) fail('counts at most 32 proxies');
+    return hops;
+  }
+  return v.split(',').map((raw) => {
+    const entry = raw.trim();
+    if (PROXY_NAMES.has(entry)) return entry;
+    const [address = '', bits, ...more] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    if (family === 0 || more.length > 0 || (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max))) {
+      fail(`must be false, a hop count, or a comma list of loopback, linklocal, uniquelocal, IP addresses and CIDRs (bad entry ${JSON.stringify(entry.slice(0, 60))})`);
+    }
+    return entry;
+  });
 }

@@ -3,12 +3,17 @@
 // a private registry); the primary, asked over IPC by the worker
 // serving GET /metrics (the primary does not listen on PORT), collects every worker's counts (summing
 // counters and histograms) and appends its own gauges, computed at scrape time from the health
-// snapshot (sidecar state, restarts, queue, GPU memory).
+// snapshot (sidecar state, restarts, queue, GPU memory), its own process metrics (prom-client's
+// default ones, named mdso_primary_… apart from the workers' mdso_workers_…) and mdso_build_info.
 //
 // Labels are bounded sets only: service (an enabled service's name, else ""), route (the express
 // route pattern, never the raw path), status code, page source. Never a request id, a file name or
 // a key.
-import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { projectRoot } from './paths.js';
 import { type HealthSnapshot, SIDECAR_STATES } from './snapshot.js';
 
 const GB = 1024 ** 3;
@@ -18,8 +23,15 @@ export class PrimaryMetrics {
   private readonly aggregator = new AggregatorRegistry();
   private readonly registry = new Registry();
 
-  constructor(snapshot: () => HealthSnapshot, workerCount: () => number) {
+  constructor(snapshot: () => HealthSnapshot, workerCount: () => number, build: BuildInfo = buildInfo()) {
     const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'mdso_primary_' });
+    new Gauge({
+      name: 'mdso_build_info',
+      help: 'Always 1; its labels say which gateway runs: package.json version and git commit (GIT_COMMIT, else the checkout, else "unknown").',
+      labelNames: ['version', 'commit'],
+      registers,
+    }).set({ version: build.version, commit: build.commit }, 1);
     const each = (fn: (g: Gauge<string>, s: HealthSnapshot['services'][number]) => void) =>
       function (this: Gauge<string>): void {
         this.reset();
@@ -64,11 +76,29 @@ export class PrimaryMetrics {
     });
     new Gauge({
       name: 'mdso_sidecar_queue_limit',
-      help: 'Requests the sidecar holds at once (SIDECAR_MAX_QUEUE); beyond, 503 QueueFull.',
+      help: 'Hard bound on requests the sidecar holds (SIDECAR_MAX_QUEUE); beyond, 503 QueueFull.',
       labelNames: ['service'],
       registers,
       collect: each((g, s) => {
         if (s.queue !== null) g.set({ service: s.name }, s.queue.limit);
+      }),
+    });
+    new Gauge({
+      name: 'mdso_sidecar_expected_wait_seconds',
+      help: 'Wait before a new request starts: pages queued ahead x measured seconds a page. Admitted while it fits in TIMEOUT, else 503 QueueFull.',
+      labelNames: ['service'],
+      registers,
+      collect: each((g, s) => {
+        if (s.queue !== null) g.set({ service: s.name }, s.queue.expected_wait_s);
+      }),
+    });
+    new Gauge({
+      name: 'mdso_sidecar_page_seconds',
+      help: 'Measured seconds a page takes the sidecar, all its threads together (the engine prior until pages are read).',
+      labelNames: ['service'],
+      registers,
+      collect: each((g, s) => {
+        if (s.queue !== null) g.set({ service: s.name }, s.queue.page_s);
       }),
     });
     new Gauge({
@@ -99,10 +129,47 @@ export class PrimaryMetrics {
     });
   }
 
-  /** Every worker's metrics (summed) followed by the primary's gauges, in the text format. */
+  /** Every worker's metrics (summed) followed by the primary's own, in the text format. */
   async text(): Promise<string> {
     const workers = await this.aggregator.clusterMetrics();
     const own = await this.registry.metrics();
     return `${workers.trimEnd()}\n\n${own}`;
   }
+}
+
+export interface BuildInfo {
+  version: string;
+  commit: string;
+}
+
+const LABEL_VALUE = /^[\w.+-]{1,40}$/;
+
+/**
+ * The version (package.json) and commit (GIT_COMMIT, else `git rev-parse --short HEAD` when the
+ * project is a checkout, else "unknown") that this gateway runs. Never throws: a missing git, a
+ * foreign-owned checkout or a bad value gives "unknown".
+ */
+export function buildInfo(root?: string, env: NodeJS.ProcessEnv = process.env): BuildInfo {
+  let dir = '';
+  let version: unknown;
+  try {
+    dir = root ?? projectRoot();
+    ({ version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version?: unknown });
+  } catch {
+    // unknown
+  }
+  let commit = env.GIT_COMMIT?.trim() ?? '';
+  if (commit === '' && dir !== '' && existsSync(path.join(dir, '.git'))) {
+    try {
+      commit = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 2000,
+      }).trim();
+    } catch {
+      commit = '';
+    }
+  }
+  const label = (value: unknown): string => (typeof value === 'string' && LABEL_VALUE.test(value) ? value : 'unknown');
+  return { version: label(version), commit: label(commit) };
 }

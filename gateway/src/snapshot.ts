@@ -20,6 +20,12 @@ export interface QueueStats {
   active: number;
   waiting: number;
   limit: number;
+  /** Pages left to read in the requests the sidecar holds (admission is by time, not by count). */
+  pages_queued: number;
+  /** Measured seconds a page takes this sidecar (all its threads together). */
+  page_s: number;
+  /** pages_queued × page_s: how long a new request would wait before its first page. */
+  expected_wait_s: number;
 }
 
 export interface InFlight {

@@ -2,6 +2,10 @@
 scripts/download-models. Never imported by a running sidecar, which only reads the layout.
 
     python -m mdso_sidecar.download [--dry-run] [--force] [service ...]
+
+It reads no .env itself: scripts/download-models runs it under the gateway's own reader
+(`node dist/gateway/src/cli/env.js run --`), so both see the same settings. Which services exist and
+which have weights to fetch: the engine registry (engines/services.json).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engines import SERVICES
 from .engines import marker as marker_layout
 from .models import model_path, model_setting
 from .settings import Settings, SettingsError, load_settings
@@ -28,8 +33,8 @@ HF_MODELS = {
     "nanonets": "nanonets/Nanonets-OCR-s",
     "olmocr": "allenai/olmOCR-2-7B-1025",
 }
-MODEL_SERVICES = ("nanonets", "olmocr", "marker")
-KNOWN_SERVICES = ("tesseract", *MODEL_SERVICES)
+KNOWN_SERVICES = tuple(SERVICES)
+MODEL_SERVICES = tuple(name for name, spec in SERVICES.items() if spec.weights is not None)
 # Approximate download sizes, shown by --dry-run (model cards; marker: surya 0.17.1's checkpoints).
 APPROX_SIZE = {
     "nanonets/Nanonets-OCR-s": "7.5 GB",
@@ -54,29 +59,14 @@ class Target:
     note: str = ""
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of an env file (comments and blank lines skipped, quotes removed)."""
-    values: dict[str, str] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return values
-    for raw in lines:
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
-
-
-def merged_env(env: Mapping[str, str], dotenv: Path) -> dict[str, str]:
-    """.env values under the real environment, which wins (as the gateway reads them)."""
-    return {**read_dotenv(dotenv), **env}
-
-
 def default_services(env: Mapping[str, str]) -> list[str]:
-    enabled = [name.strip() for name in env.get("ENABLED_SERVICES", "").split(",") if name.strip()]
+    """ENABLED_SERVICES split as the gateway splits it (trimmed, lower-case, each once), else every
+    service with weights."""
+    enabled: list[str] = []
+    for raw in env.get("ENABLED_SERVICES", "").split(","):
+        name = raw.strip().lower()
+        if name and name not in enabled:
+            enabled.append(name)
     return enabled or list(MODEL_SERVICES)
 
 
@@ -100,16 +90,10 @@ def plan(service: str, env: Mapping[str, str]) -> Target:
     if service not in KNOWN_SERVICES:
         raise KeyError(f"unknown service {service!r}; known: {', '.join(KNOWN_SERVICES)}")
     settings = load_settings(service, env)
-    if service == "tesseract":
-        return Target(
-            service,
-            "",
-            None,
-            True,
-            "nothing to download: its language data comes from Debian packages (tesseract-ocr-fra, "
-            "tesseract-ocr-eng, tesseract-ocr-osd), installed by scripts/bootstrap",
-        )
-    if service == "marker":
+    spec = SERVICES[service]
+    if spec.weights is None:
+        return Target(service, "", None, True, f"nothing to download: {spec.weights_note}")
+    if spec.weights == "datalab":
         root = marker_layout.weights_dir(settings)
         return Target(service, "datalab", root, not marker_layout.missing_weights(root))
     model = model_setting(settings, HF_MODELS[service])
@@ -237,11 +221,9 @@ def print_layout(model_dir: Path) -> None:
             print(f"    {child.name}{'/' if child.is_dir() else ''}  {size}")
 
 
-def main(
-    argv: list[str] | None = None, env: Mapping[str, str] | None = None, dotenv: Path | None = None
-) -> int:
-    """`env` (default os.environ) over `dotenv` (default <repo>/.env). Exit codes: 0 done, 1 a service
-    failed, 2 bad arguments or settings."""
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """`env`: default os.environ (.env merged in by scripts/download-models). Exit codes: 0 done (a
+    service without weights included), 1 a service failed, 2 bad arguments or settings."""
     parser = argparse.ArgumentParser(
         prog="scripts/download-models",
         description="Fetch model weights into MODEL_DIR (default <repo>/models); see docs/MODELS.md.",
@@ -256,7 +238,7 @@ def main(
         "--force", action="store_true", help="fetch again even when a directory is complete"
     )
     args = parser.parse_args(argv)
-    environment = merged_env(os.environ if env is None else env, dotenv or REPO / ".env")
+    environment = dict(os.environ if env is None else env)
     services = args.services or default_services(environment)
     try:
         targets = [plan(service, environment) for service in services]
@@ -288,6 +270,8 @@ def main(
             failed.append(target.service)
             continue
         print(f"{target.service}: {target.path} {human(tree_size(target.path))}", flush=True)
+    if all(target.path is None for target in targets):
+        return 0  # CPU services only: no weights, nothing to copy
     print_layout(model_dir)
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)

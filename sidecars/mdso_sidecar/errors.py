@@ -109,6 +109,10 @@ class SidecarError(Exception):
         self.message = message
         self.details: dict[str, Any] = details or {}
 
+    def retry_after(self) -> int | None:
+        """Seconds for the Retry-After header of this answer (None: no header)."""
+        return self.retry_after_s
+
     @property
     def type_name(self) -> str:
         return type(self).__name__
@@ -159,8 +163,20 @@ class NoPageRead(SidecarError):
 
 
 class QueueFull(SidecarError):
+    """Refused at admission: the request would not be read before its deadline (the expected wait of
+    the pages queued ahead does not fit), or the hard bound SIDECAR_MAX_QUEUE is reached."""
+
     status = 503
     retry_after_s = 5
+
+    def __init__(
+        self, message: str, details: dict[str, Any] | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message, details)
+        self._retry_after_s = retry_after_s
+
+    def retry_after(self) -> int | None:
+        return self._retry_after_s if self._retry_after_s is not None else self.retry_after_s
 
 
 class StorageFull(SidecarError):

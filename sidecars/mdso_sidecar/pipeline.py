@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ class JobControl:
     cancelled: threading.Event = field(default_factory=threading.Event)
     pages_total: int = 0
     pages_done: int = 0
+    on_page_done: Callable[[], None] | None = None
+    """Called from the worker thread after each page (the sidecar's page-rate clock)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel(self) -> None:
@@ -74,6 +77,8 @@ class JobControl:
     def page_done(self, _page: int = 0) -> None:
         with self._lock:
             self.pages_done += 1
+        if self.on_page_done is not None:
+            self.on_page_done()
 
 
 @dataclass(frozen=True)

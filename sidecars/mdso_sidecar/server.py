@@ -9,8 +9,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -23,12 +22,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .admission import DISCONNECT_POLL_S, Admission, PageClock
 from .engines.base import Engine, EngineOptions, PageResult
 from .errors import (
     BadOption,
     FileTooLarge,
     InternalError,
-    QueueFull,
     RequestCancelled,
     ServiceStarting,
     ServiceUnavailable,
@@ -44,59 +43,13 @@ from .settings import Settings
 log = get_logger(__name__)
 
 STARTING, READY, UNAVAILABLE = "starting", "ready", "unavailable"
-DISCONNECT_POLL_S = 0.2
 _REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/-]")
 
 
 def error_response(exc: SidecarError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    retry_after = exc.retry_after()
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
-
-
-class Admission:
-    """Bounded intake. At most `limit` complete uploads are accepted at once (waiting or running);
-    beyond that the answer is an immediate 503. Of those, at most `slots` run at once: every accepted
-    one for page engines (the page scheduler shares the threads round-robin, so a small request is
-    not stuck behind big ones), one per worker thread for whole-document engines.
-    """
-
-    def __init__(self, limit: int, slots: int) -> None:
-        self.limit = limit
-        self.accepted = 0
-        self.active = 0
-        self._slots = asyncio.Semaphore(slots)
-
-    def admit(self) -> None:
-        if self.accepted >= self.limit:
-            raise QueueFull(
-                f"the {self.limit} request slots of this service are taken; retry in a few seconds",
-                {"limit": self.limit},
-            )
-        self.accepted += 1
-
-    def leave(self) -> None:
-        self.accepted -= 1
-
-    @property
-    def waiting(self) -> int:
-        return self.accepted - self.active
-
-    @asynccontextmanager
-    async def run_slot(self, control: JobControl) -> AsyncIterator[None]:
-        # Waiting is abandoned as soon as the client leaves or the deadline passes.
-        while True:
-            control.raise_if_stopped()
-            try:
-                await asyncio.wait_for(self._slots.acquire(), timeout=DISCONNECT_POLL_S)
-                break
-            except TimeoutError:
-                continue
-        self.active += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
-            self._slots.release()
 
 
 def _page_json(page: PageResult) -> dict[str, Any]:
@@ -145,7 +98,9 @@ class Sidecar:
         self.engine = engine
         self.spool = spool
         self.pipeline = Pipeline(engine, settings.max_pages)
-        self.admission = Admission(settings.max_queue, self.pipeline.request_slots(settings.max_queue))
+        # Until pages are measured, the engine's own guess of a page's time, shared by its threads.
+        clock = PageClock(engine.page_seconds_prior / self.pipeline.workers)
+        self.admission = Admission(settings.max_queue, self.pipeline.request_slots(settings.max_queue), clock)
         self.state = STARTING
         self.message: str | None = None
         self.in_flight: dict[int, JobControl] = {}
@@ -180,11 +135,7 @@ class Sidecar:
             "device": self.engine.device(),
             "pid": os.getpid(),
             "message": self.message,
-            "queue": {
-                "active": self.admission.active,
-                "waiting": self.admission.waiting,
-                "limit": self.admission.limit,
-            },
+            "queue": self._queue_stats(),
             "gpu": gpu_stats(),
             "languages": self.engine.languages(),
             "in_flight": [
@@ -196,7 +147,7 @@ class Sidecar:
     async def ocr(self, request: Request) -> Response:
         started = time.monotonic()
         request_id = _request_id(request.headers.get("x-request-id"))
-        control = JobControl(request_id)
+        control = JobControl(request_id, on_page_done=self.admission.clock.page_done)
         outcome: dict[str, Any] = {"request_id": request_id}
         path: Path | None = None
         admitted = False
@@ -219,7 +170,7 @@ class Sidecar:
             kind, size = await self._spool(request, path)
             outcome.update(kind=kind.value, bytes=size)
             control.raise_if_stopped()
-            self.admission.admit()
+            self.admission.admit(list(self.in_flight.values()), control.deadline)
             admitted = True
 
             watcher = asyncio.create_task(self._watch_disconnect(request, control))
@@ -237,6 +188,7 @@ class Sidecar:
                 "page_count": len(result.pages),
                 "document_pages": result.document_pages,
             }
+            self.admission.clock.request_done(len(result.pages))
             failed = sum(p.error is not None for p in result.pages)
             outcome.update(status=200, pages=len(result.pages), failed_pages=failed)
             return JSONResponse(body)
@@ -273,6 +225,17 @@ class Sidecar:
                 log.info("request done", extra=outcome)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _queue_stats(self) -> dict[str, Any]:
+        backlog = self.admission.backlog(list(self.in_flight.values()))
+        return {
+            "active": self.admission.active,
+            "waiting": self.admission.waiting,
+            "limit": self.admission.limit,
+            "pages_queued": round(backlog.pages, 1),
+            "page_s": round(backlog.page_s, 3),
+            "expected_wait_s": round(backlog.wait_s, 1),
+        }
 
     def _require_ready(self) -> None:
         if self.state == READY:

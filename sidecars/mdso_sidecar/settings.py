@@ -22,6 +22,8 @@ TESSDATA_CANDIDATES = (
 # <project>/models: sidecars/mdso_sidecar/settings.py -> three levels up.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 
+DEFAULT_MAX_QUEUE = 256
+"""Hard bound on requests a sidecar holds (waiting ones are spool files); admission is by time."""
 LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -117,9 +119,9 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
 
     queue_var = f"{service.upper().replace('-', '_')}_MAX_QUEUE"
     if env.get(queue_var, "").strip():
-        max_queue = _positive_int(env, queue_var, 16, 100_000)
+        max_queue = _positive_int(env, queue_var, DEFAULT_MAX_QUEUE, 100_000)
     else:
-        max_queue = _positive_int(env, "SIDECAR_MAX_QUEUE", 16, 100_000)
+        max_queue = _positive_int(env, "SIDECAR_MAX_QUEUE", DEFAULT_MAX_QUEUE, 100_000)
 
     tmp_raw = env.get("SIDECAR_TMP_DIR", "").strip()
     tmp_base: Path | None = None

@@ -41,6 +41,11 @@ def test_health_and_socket_mode(ready: Sidecar) -> None:
     # Whatever else the machine has installed (an eval adds ces, dan...), eng, fra and osd are there.
     languages = health.pop("languages")
     assert languages == sorted(languages) and {"eng", "fra", "osd"} <= set(languages)
+    # Idle: nothing queued, no wait; the page time is the engine's prior (1.5 s) over its threads.
+    queue = health.pop("queue")
+    page_s = queue.pop("page_s")
+    assert queue == {"active": 0, "waiting": 0, "limit": 256, "pages_queued": 0.0, "expected_wait_s": 0.0}
+    assert 0 < page_s <= 1.5
     assert health == {
         "state": "ready",
         "service": "tesseract",
@@ -48,7 +53,6 @@ def test_health_and_socket_mode(ready: Sidecar) -> None:
         "device": "cpu",
         "pid": ready.proc.pid,
         "message": None,
-        "queue": {"active": 0, "waiting": 0, "limit": 16},
         "gpu": {"available": False},
         "in_flight": [],
     }
@@ -189,7 +193,8 @@ def test_queue_full(tmp_path: Path, sidecar_factory: Factory) -> None:
             break
         time.sleep(0.02)
     health = sidecar.client.get("/health").json()
-    assert health["queue"] == {"active": 1, "waiting": 0, "limit": 1}
+    counts = {k: health["queue"][k] for k in ("active", "waiting", "limit")}
+    assert counts == {"active": 1, "waiting": 0, "limit": 1}
     assert health["in_flight"][0]["request_id"] == "first"
     assert health["in_flight"][0]["pages_total"] == 4
     response = post(sidecar, data)
@@ -305,3 +310,53 @@ def test_temp_dir_empty_after_requests(ready: Sidecar) -> None:
     # Runs last in this module: every request above left nothing behind.
     (spool,) = ready.spool_dirs()
     assert list(spool.iterdir()) == []
+
+
+def test_admission_by_time(tmp_path: Path, sidecar_factory: Factory) -> None:
+    """A request is refused at once when the pages queued ahead would not let it finish before its
+    deadline (503 + Retry-After), and admitted when they do, whatever the number of requests held."""
+    sidecar = sidecar_factory(
+        {"OCR_THREADS": "1", "FAULT_PAGE_DELAY_S": "0.5"}, module="tests.fault_sidecar"
+    )
+    sidecar.wait_state("ready")
+    long_doc = write_tiff(tmp_path / "eight.tif", 8).read_bytes()
+    one_page = write_tiff(tmp_path / "one.tif", 1).read_bytes()
+    first: dict[str, Any] = {}
+
+    def slow_request() -> None:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sidecar.socket)), timeout=120) as client:
+            first["response"] = client.post(
+                "http://sidecar/ocr", content=long_doc, headers={"x-request-id": "long"}
+            )
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    deadline = time.monotonic() + 30
+    queue: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        health = sidecar.client.get("/health").json()
+        queue = health["queue"]
+        if health["in_flight"] and health["in_flight"][0]["pages_total"] == 8:
+            break
+        time.sleep(0.02)
+    # At least 6 of the 8 slow pages (0.5 s each, one thread) are still ahead.
+    assert queue["pages_queued"] >= 6, queue
+    assert queue["expected_wait_s"] >= 3 * 0.5, queue
+
+    in_one_second = str(int((time.time() + 1.0) * 1000))
+    refused = post(sidecar, one_page, headers={"x-deadline-ms": in_one_second})
+    assert refused.status_code == 503, refused.text
+    body = refused.json()
+    assert body["type"] == "QueueFull"
+    assert "queued ahead" in body["error"]
+    assert body["details"]["expected_wait_s"] >= 1.5
+    assert int(refused.headers["retry-after"]) >= 1
+
+    in_two_minutes = str(int((time.time() + 120) * 1000))
+    admitted = post(sidecar, one_page, headers={"x-deadline-ms": in_two_minutes})
+    assert admitted.status_code == 200, admitted.text
+    assert "Page 1" in admitted.json()["pages"][0]["text"]
+    worker.join()
+    assert first["response"].status_code == 200
+    # Measured: the page time follows the slow pages (0.5 s each), not the engine's prior guess.
+    assert sidecar.client.get("/health").json()["queue"]["page_s"] >= 0.4

@@ -1,10 +1,16 @@
 // /metrics end to end: Prometheus text summed over the workers (prom-client's cluster aggregation
-// through the primary), sidecar gauges, the API key unless METRICS_PUBLIC=true; and the per-request
-// progress (pages_done/pages_total) that /health shows while a long document is read.
+// through the primary), sidecar gauges, per-page latency, requests in flight, the primary's and the
+// workers' process metrics, build info, a valid exposition; the API key unless METRICS_PUBLIC=true;
+// and the per-request progress (pages_done/pages_total) that /health shows while a long document is read.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { API_KEY, type Gateway, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
+import { API_KEY, type Gateway, ROOT, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
+
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** One OCR request on a fresh connection (no keep-alive), so the cluster spreads them over workers. */
 async function ocrOnNewConnection(gw: Gateway): Promise<number> {
@@ -25,6 +31,31 @@ async function ocrOnNewConnection(gw: Gateway): Promise<number> {
   });
 }
 
+/**
+ * What Prometheus would refuse or misread: a family declared twice (the primary's and the workers'
+ * under one name), a sample outside its declared family, a malformed sample line.
+ */
+function assertValidExposition(text: string): void {
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (m === null) continue;
+    assert.ok(!types.has(m[1] ?? ''), `family ${m[1]} declared twice`);
+    types.set(m[1] ?? '', m[2] ?? '');
+  }
+  const seen = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(?:[a-zA-Z_]\w*="(?:[^"\\\n]|\\.)*",?)*\})? (\S+)$/.exec(line);
+    assert.ok(m !== null, `malformed sample line: ${line}`);
+    const [, name = '', labels = ''] = m;
+    const family = [name, name.replace(/_(bucket|sum|count)$/, '')].find((f) => types.has(f));
+    assert.ok(family !== undefined, `sample ${name} belongs to no declared family`);
+    assert.ok(!seen.has(name + labels), `sample ${name}${labels} given twice`);
+    seen.add(name + labels);
+  }
+}
+
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
@@ -37,7 +68,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 describe('metrics (2 workers)', () => {
   let gw: Gateway;
   before(async () => {
-    gw = await startGateway({ WORKERS: '2', NODE_ENV: 'production', LOG_LEVEL: 'info' });
+    gw = await startGateway({ WORKERS: '2', NODE_ENV: 'production', LOG_LEVEL: 'info', GIT_COMMIT: '0a1b2c3' });
   });
   after(async () => {
     assert.equal(await gw.stop(), 0);
@@ -77,9 +108,29 @@ describe('metrics (2 workers)', () => {
     assert.equal(sample(text, 'mdso_sidecar_state', { service: 'tesseract', state: 'failed' }), 0);
     assert.equal(sample(text, 'mdso_sidecar_up', { service: 'tesseract' }), 1);
     assert.equal(sample(text, 'mdso_sidecar_restarts', { service: 'tesseract' }), 0);
-    assert.equal(sample(text, 'mdso_sidecar_queue_limit', { service: 'tesseract' }), 16);
+    // The sidecar's own limit (SIDECAR_MAX_QUEUE's default lives in the sidecar), as /health shows it.
+    const health = await getJson(gw, '/health');
+    const limit = (health.json.sidecars as Record<string, { queue: { limit: number } | null }>).tesseract?.queue?.limit;
+    assert.equal(typeof limit, 'number');
+    assert.equal(sample(text, 'mdso_sidecar_queue_limit', { service: 'tesseract' }), limit);
     assert.notEqual(sample(text, 'mdso_sidecar_queue_waiting', { service: 'tesseract' }), undefined);
     assert.equal(sample(text, 'mdso_gateway_workers'), 2);
+    // Each page's time as the sidecar measured it, by service and source.
+    assert.equal(sample(text, 'mdso_page_duration_seconds_count', { service: 'tesseract', source: 'ocr' }), sent);
+    assert.ok((sample(text, 'mdso_page_duration_seconds_sum', { service: 'tesseract', source: 'ocr' }) ?? 0) > 0);
+    assert.equal(sample(text, 'mdso_page_duration_seconds_bucket', { service: 'tesseract', source: 'ocr', le: '+Inf' }), sent);
+    // This scrape is itself a request in flight.
+    assert.ok((sample(text, 'mdso_http_requests_in_flight') ?? 0) >= 1, 'in-flight gauge counts the scrape');
+    assert.equal(sample(text, 'mdso_build_info', { version: VERSION, commit: '0a1b2c3' }), 1);
+    // Process metrics of the primary and of the workers (summed), apart.
+    for (const who of ['primary', 'workers']) {
+      assert.ok((sample(text, `mdso_${who}_process_cpu_seconds_total`) ?? 0) > 0, `${who} CPU seconds`);
+      assert.ok((sample(text, `mdso_${who}_process_resident_memory_bytes`) ?? 0) > 10 * 1024 * 1024, `${who} RSS`);
+      assert.notEqual(sample(text, `mdso_${who}_nodejs_eventloop_lag_seconds`), undefined, `${who} event-loop lag`);
+      assert.notEqual(sample(text, `mdso_${who}_nodejs_eventloop_lag_max_seconds`), undefined, `${who} event-loop lag max`);
+    }
+    assert.notEqual(sample(text, 'mdso_primary_process_start_time_seconds'), undefined);
+    assertValidExposition(text);
     // Never a request id, a file name or a key in a label.
     assert.doesNotMatch(text, /request_id|Devis_test|test-key/);
   });
@@ -126,7 +177,16 @@ describe('metrics with METRICS_PUBLIC=true', () => {
   it('answers without a key; other endpoints still need it', async () => {
     const res = await fetch(`${gw.url}/metrics`);
     assert.equal(res.status, 200);
-    assert.match(await res.text(), /mdso_sidecar_up\{service="tesseract"\} 1/);
+    const text = await res.text();
+    assert.match(text, /mdso_sidecar_up\{service="tesseract"\} 1/);
+    assertValidExposition(text);
     assert.equal((await getJson(gw, '/health', null)).status, 401);
+  });
+
+  it("labels the build with the checkout's commit when GIT_COMMIT is unset", async () => {
+    const git = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+    const commit = git.status === 0 ? git.stdout.trim() : 'unknown';
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.equal(sample(text, 'mdso_build_info', { version: VERSION, commit }), 1, text.split('\n').filter((l) => l.includes('build_info')).join('\n'));
   });
 });

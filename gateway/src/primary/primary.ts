@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { PrimaryMetrics } from '../metrics.js';
+import { PrimaryMetrics, buildInfo } from '../metrics.js';
 import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV } from '../snapshot.js';
 import { HealthPoller } from './health-poller.js';
 import { SidecarSupervisor } from './sidecar-supervisor.js';
@@ -21,7 +21,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   if (config.apiKeys.length === 0) {
     // Only outside production (config refuses production without a key): the quickstart just works.
     const key = randomBytes(24).toString('base64url');
-    config.apiKeys = [key];
+    config.apiKeys = [{ name: 'generated', key }];
     config.apiKeyGenerated = true;
     workerEnv.API_KEY = key;
     process.stdout.write(`\nNo API_KEY is set: this run accepts the generated key\n\n    x-api-key: ${key}\n\nSet API_KEY in .env to choose your own.\n\n`);
@@ -31,7 +31,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   workerEnv.RUN_DIR = runDir;
   // The workers take this Config as it is (generated key and run directory included).
   workerEnv[WORKER_CONFIG_ENV] = JSON.stringify({ ...config, runDir });
-  logger.info('starting', { services: config.services.map((s) => s.name), workers: config.workers, port: config.port });
+  const build = buildInfo();
+  logger.info('starting', { services: config.services.map((s) => s.name), workers: config.workers, port: config.port, ...build });
 
   const supervisors = config.services.map((s) => new SidecarSupervisor(s, config, runDir, logger));
   let pool: WorkerPool | null = null;
@@ -61,6 +62,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   const metrics = new PrimaryMetrics(
     () => poller.snapshot(),
     () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead()).length,
+    build,
   );
   // The OpenAPI document is built here, once, on the first request for it: workers do not load
   // its generator (zod's JSON Schema export).

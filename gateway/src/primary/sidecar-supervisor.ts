@@ -151,7 +151,7 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(process.env)) {
       // The sidecar never needs the API keys; keep them out of its environment (and its crash dumps).
-      if (value !== undefined && key !== 'API_KEY' && !key.endsWith('_CUDA_VISIBLE_DEVICES')) env[key] = value;
+      if (value !== undefined && key !== 'API_KEY' && key !== 'API_KEYS' && !key.endsWith('_CUDA_VISIBLE_DEVICES')) env[key] = value;
     }
     Object.assign(env, {
       PYTHONPATH: this.config.sidecarPath,
@@ -186,8 +186,8 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
 
     // A closed pipe on a dying child must not crash the primary.
     proc.stdin.on('error', () => undefined);
-    this.relayLogs(proc.stdout);
-    this.relayLogs(proc.stderr);
+    this.relayLogs(proc.stdout, this.pid);
+    this.relayLogs(proc.stderr, this.pid);
 
     void proc.then((result) => this.onExit(proc, result.exitCode, result.signal, result.failed && result.exitCode === undefined ? (result.shortMessage ?? "could not be started") : null));
     void this.waitReady(proc);
@@ -300,11 +300,16 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
     }, delay);
   }
 
-  private relayLogs(stream: Readable): void {
+  /**
+   * Re-logs the lines of the sidecar process `pid` (JSON lines from mdso_sidecar/log.py, or raw text
+   * such as a crash trace) as that process's own: its pid (not the primary's), and one timestamp, the
+   * sidecar's when it gave one.
+   */
+  private relayLogs(stream: Readable, pid: number | null): void {
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     lines.on('line', (line) => {
       if (line.trim() === '') return;
-      const meta = { service: this.name, sidecar_pid: this.pid };
+      const meta = { component: 'sidecar', pid, service: this.name, sidecar_pid: pid };
       let parsed: unknown;
       try {
         parsed = line.startsWith('{') ? JSON.parse(line) : undefined;
@@ -312,8 +317,13 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
         parsed = undefined;
       }
       if (typeof parsed === 'object' && parsed !== null && 'msg' in parsed) {
-        const { level, msg, ...rest } = parsed as { level?: unknown; msg: unknown } & Record<string, unknown>;
-        this.logger.log(winstonLevel(level), String(msg), { ...rest, ...meta });
+        const { level, msg, ts, timestamp, ...rest } = parsed as { level?: unknown; msg: unknown; ts?: unknown; timestamp?: unknown } & Record<
+          string,
+          unknown
+        >;
+        // winston keeps a `timestamp` it is given (JSON logs) and writes its own otherwise.
+        const when = typeof ts === 'string' ? ts : typeof timestamp === 'string' ? timestamp : undefined;
+        this.logger.log(winstonLevel(level), String(msg), { ...rest, ...meta, ...(when !== undefined ? { timestamp: when } : {}) });
       } else {
         this.logger.info(line, meta);
       }

@@ -75,7 +75,18 @@ export const SidecarHealthSchema = z
     model: z.string().nullable(),
     device: z.string().nullable(),
     gpu: GpuStatsSchema,
-    queue: z.object({ active: z.int().min(0), waiting: z.int().min(0), limit: z.int().min(1) }).nullable(),
+    queue: z
+      .object({
+        active: z.int().min(0),
+        waiting: z.int().min(0),
+        limit: z.int().min(1).meta({ description: 'Hard bound on requests held (SIDECAR_MAX_QUEUE).' }),
+        pages_queued: z.number().min(0).meta({ description: 'Pages left to read in the requests held.' }),
+        page_s: z.number().min(0).meta({ description: 'Measured seconds a page takes this service (all its threads).' }),
+        expected_wait_s: z.number().min(0).meta({
+          description: 'pages_queued × page_s: the wait before a new request starts. Requests are admitted while it fits in TIMEOUT; beyond, 503 QueueFull + Retry-After.',
+        }),
+      })
+      .nullable(),
     in_flight: z
       .array(z.object({ request_id: z.string(), pages_done: z.int().min(0), pages_total: z.int().min(0) }))
       .meta({ description: 'Requests being read now, with their progress (pages done of pages total).' }),

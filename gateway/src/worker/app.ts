@@ -29,6 +29,8 @@ export function createApp(
   // (and an encoded service name, see ocr-route.ts). Documented in README (API).
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
+  // The access log's client address: X-Forwarded-For counts only from the proxies TRUST_PROXY names.
+  app.set('trust proxy', config.trustProxy);
   app.use(requestContext(logger));
   app.use(securityHeaders);
   app.use(accessLog());

@@ -19,12 +19,15 @@ export function metricsRoute(client: PrimaryClient) {
 }
 
 /**
- * Counts every answered request once it is sent (or the client went away: 499). Labels are the
- * route pattern (never the raw path) and the service only once it was found enabled.
+ * Counts every answered request once it is sent (or the client went away: 499), and the requests
+ * in flight meanwhile. Labels are the route pattern (never the raw path) and the service only once
+ * it was found enabled.
  */
 export function observeRequests(metrics: WorkerMetrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    metrics.inFlight.inc();
     res.on('close', () => {
+      metrics.inFlight.dec();
       const ctx = contextOf(res);
       const route = routeLabel(req.path);
       const service = typeof ctx.access.service === 'string' ? ctx.access.service : '';

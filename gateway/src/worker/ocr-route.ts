@@ -3,7 +3,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import type { Config } from '../config.js';
-import type { ServiceName } from '../services.js';
 import {
   ApiError,
   BadOption,
@@ -22,8 +21,8 @@ import type { SidecarStatus } from '../snapshot.js';
 import type { OcrAnswer } from './api-schemas.js';
 import { sendError } from './error-handler.js';
 import { OcrExchange } from './ocr-exchange.js';
-import { PAGE_BREAK, parseOcrOptions } from './ocr-options.js';
-import { contextOf } from './request-context.js';
+import { type OcrOptions, PAGE_BREAK, parseOcrOptions } from './ocr-options.js';
+import { contextOf, forLog } from './request-context.js';
 import { SidecarStorage } from './sidecar-storage.js';
 import { watchUpload } from './upload-watch.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -84,6 +83,7 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
 
     const ctx = contextOf(res);
     ctx.access.service = name;
+    ctx.access.options = optionsForLog(options);
     ctx.access.sidecar_pid = sidecar.pid;
     const exchange = new OcrExchange(name, ctx.id, sidecar.socketPath, options, config.maxUploadBytes, config.timeoutMs);
     res.locals.exchange = exchange;
@@ -131,6 +131,8 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
     upload(req, res, (err: unknown) => {
       const exchange = exchangeOf(res);
       exchange.endUpload();
+      // Form fields before the file part were read as options too.
+      contextOf(res).access.options = optionsForLog(exchange.options);
       if (exchange.abortCause === 'slow-upload') return; // answered already
       if (err === undefined || err === null) return next();
       // A client that went away mid-upload gets no answer (the access log says 499). (req.destroyed
@@ -188,9 +190,22 @@ function countPages(metrics: WorkerMetrics, service: string, pages: readonly Sid
   metrics.documents.inc({ service });
   for (const p of pages) {
     // The sidecar's sources are a small fixed set; anything else is folded so labels stay bounded.
-    metrics.pages.inc({ service, source: SOURCE_LABEL.test(p.source) ? p.source : 'other' });
+    const source = SOURCE_LABEL.test(p.source) ? p.source : 'other';
+    metrics.pages.inc({ service, source });
+    if (Number.isFinite(p.ms) && p.ms >= 0) metrics.pageDuration.observe({ service, source }, p.ms / 1000);
     if (p.error !== null) metrics.failedPages.inc({ service });
   }
+}
+
+const LOGGED_OPTIONS = 12;
+const LOGGED_VALUE_CHARS = 64;
+
+/** The request's OCR options as the access log shows them: a few, values cut short (never the file). */
+function optionsForLog(options: OcrOptions): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  if (options.includePages) out.pages = true;
+  for (const [key, value] of Object.entries(options.sidecarQuery).slice(0, LOGGED_OPTIONS)) out[key] = forLog(value, LOGGED_VALUE_CHARS);
+  return out;
 }
 
 function assertCanServe(sidecar: SidecarStatus): void {
@@ -219,7 +234,7 @@ function assertCanServe(sidecar: SidecarStatus): void {
 function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number): OcrAnswer {
   const out: OcrAnswer = {
     text: body.pages.map((p) => p.text).join(PAGE_BREAK),
-    service: body.service as ServiceName,
+    service: body.service,
     page_count: body.pages.length,
     duration_ms: durationMs,
   };

@@ -7,7 +7,7 @@ export interface RequestContext {
   id: string;
   startedAt: number;
   log: Logger;
-  /** Fields added to the access log line (service, pages, bytes, sidecar pid). */
+  /** Fields added to the access log line (service, options, pages, bytes, sidecar pid, key name). */
   access: Record<string, unknown>;
 }
 
@@ -28,16 +28,38 @@ export function contextOf(res: Response): RequestContext {
   return res.locals.ctx as RequestContext;
 }
 
-/** One access-log line per request once its answer is sent (or the client went away). */
+const USER_AGENT_CHARS = 200;
+
+/**
+ * A client-given value as a log may hold it: at most `max` characters, anything outside printable
+ * ASCII replaced by '?', so a header or option cannot forge log lines or fill them.
+ */
+export function forLog(value: string, max: number): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  return cut.replace(/[^\x20-\x7e…]/g, '?');
+}
+
+/**
+ * One access-log line per request once its answer is sent (or the client went away): at `error`
+ * for 5xx, `warn` for 4xx (499 included), else `info`. The client's address is express's req.ip,
+ * which believes X-Forwarded-For only from the proxies TRUST_PROXY names.
+ */
 export function accessLog() {
   return (req: Request, res: Response, next: NextFunction): void => {
+    // Read now: once a client has gone, its socket no longer knows its address. Cut short: from a
+    // trusted proxy's X-Forwarded-For it is whatever the header held.
+    const clientIp = req.ip === undefined ? null : forLog(req.ip, 64);
     res.on('close', () => {
       const ctx = contextOf(res);
-      ctx.log.info('request', {
+      const status = res.writableFinished ? res.statusCode : 499;
+      const userAgent = req.get('user-agent');
+      ctx.log.log(status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info', 'request', {
         method: req.method,
         path: req.path,
-        status: res.writableFinished ? res.statusCode : 499,
+        status,
         duration_ms: Math.round(performance.now() - ctx.startedAt),
+        client_ip: clientIp,
+        ...(userAgent !== undefined && userAgent !== '' ? { user_agent: forLog(userAgent, USER_AGENT_CHARS) } : {}),
         ...ctx.access,
       });
     });

@@ -1,5 +1,4 @@
 // SnapshotStore: the worker's copy of the primary's latest health snapshot, answered from memory.
-import type { ServiceName } from '../services.js';
 import type { HealthSnapshot, SidecarStatus } from '../snapshot.js';
 
 export class SnapshotStore {
@@ -22,6 +21,6 @@ export class SnapshotStore {
   }
 
   get(name: string): SidecarStatus | undefined {
-    return this.all().find((s) => s.name === (name as ServiceName));
+    return this.all().find((s) => s.name === name);
   }
 }

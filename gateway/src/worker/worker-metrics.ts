@@ -1,11 +1,13 @@
 // One worker's metrics (prom-client) in a private registry. The primary's AggregatorRegistry
 // (metrics.ts) asks every worker over cluster IPC for its registry and sums them; listen() installs
-// prom-client's worker-side answer to that request.
+// prom-client's worker-side answer to that request. The workers' process metrics (prom-client's
+// default ones: CPU, memory, event-loop lag…) are named mdso_workers_…: summed over the workers as
+// their aggregator hints say (event-loop lag averaged, min/max kept), apart from the primary's own.
 //
 // Labels are bounded sets only: service (an enabled service's name, else ""), route (the express
 // route pattern, never the raw path), status code, page source. Never a request id, a file name or
 // a key.
-import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -13,7 +15,9 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'route' | 'service' | 'status'>;
   readonly duration: Histogram<'route' | 'service'>;
+  readonly inFlight: Gauge;
   readonly pages: Counter<'service' | 'source'>;
+  readonly pageDuration: Histogram<'service' | 'source'>;
   readonly failedPages: Counter<'service'>;
   readonly documents: Counter<'service'>;
   readonly uploadBytes: Counter<'service'>;
@@ -33,10 +37,22 @@ export class WorkerMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
       registers,
     });
+    this.inFlight = new Gauge({
+      name: 'mdso_http_requests_in_flight',
+      help: 'Requests being served now (received, not yet answered or abandoned), over all workers.',
+      registers,
+    });
     this.pages = new Counter({
       name: 'mdso_pages_total',
       help: 'Pages returned by successful OCR requests, by service and source (ocr, text-layer, fallback:tesseract). Pages per second: rate(mdso_pages_total[5m]).',
       labelNames: ['service', 'source'],
+      registers,
+    });
+    this.pageDuration = new Histogram({
+      name: 'mdso_page_duration_seconds',
+      help: "Time the sidecar spent on one page (its answer's pages[].ms), by service and page source.",
+      labelNames: ['service', 'source'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
       registers,
     });
     this.failedPages = new Counter({
@@ -57,6 +73,7 @@ export class WorkerMetrics {
       labelNames: ['service'],
       registers,
     });
+    collectDefaultMetrics({ register: this.registry, prefix: 'mdso_workers_' });
   }
 
   /** Answer the primary's clusterMetrics() requests with this registry's values. */

@@ -1,4 +1,6 @@
-"""Engine registry: service name -> engine class. A new engine is one module plus one line here.
+"""Engine registry: service name -> engine class. A new engine is one module plus one entry in
+services.json beside this file, the list of services that the gateway (KNOWN_SERVICES, which
+requirement files scripts/bootstrap installs) and scripts/download-models read too.
 
 Entries are "module:Class" strings imported on first use, so a sidecar imports only its own engine
 module; engine modules still import heavy dependencies (torch, transformers, marker...) inside
@@ -8,17 +10,60 @@ load(), never at module level, so that a missing package makes the service "unav
 from __future__ import annotations
 
 import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from .base import Engine
 
-ENGINES: dict[str, type[Engine] | str] = {
-    "tesseract": "tesseract:TesseractEngine",
-    "nanonets": "nanonets:NanonetsEngine",
-    "olmocr": "olmocr:OlmocrEngine",
-    "marker": "marker:MarkerEngine",
-    "rapidocr": "rapidocr:RapidocrEngine",
-    "hybrid": "hybrid:HybridEngine",
-}
+REGISTRY_FILE = Path(__file__).with_name("services.json")
+WEIGHT_SOURCES = ("hub", "datalab")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One entry of services.json."""
+
+    name: str
+    engine: str
+    """Its class, as "module:Class" under mdso_sidecar.engines."""
+    venv: str
+    """The venv its sidecar runs in (the main one unless its packages conflict with the others')."""
+    requirements: tuple[str, ...]
+    """Requirement files (paths from the repository root) installed into `venv` for it."""
+    weights: str | None
+    """What scripts/download-models fetches: "hub", "datalab", or None (nothing)."""
+    weights_note: str
+    """Where its models come from when there is nothing to download."""
+
+
+def read_registry(path: Path = REGISTRY_FILE) -> dict[str, ServiceSpec]:
+    """The services of `path`, in their order; ValueError naming the file on a malformed entry."""
+    data: Any = json.loads(path.read_text())
+    main_venv = data["python"]["venv"]
+    services: dict[str, ServiceSpec] = {}
+    for entry in data["services"]:
+        name = entry["name"]
+        weights = entry.get("weights")
+        if weights is not None and weights not in WEIGHT_SOURCES:
+            raise ValueError(f"{path}: {name}: weights must be one of {WEIGHT_SOURCES} or null")
+        if weights is None and not entry.get("weights_note"):
+            raise ValueError(f"{path}: {name}: a service without weights needs a weights_note")
+        services[name] = ServiceSpec(
+            name=name,
+            engine=entry["engine"],
+            venv=entry.get("venv", main_venv),
+            requirements=tuple(entry["requirements"]),
+            weights=weights,
+            weights_note=entry.get("weights_note", ""),
+        )
+    return services
+
+
+SERVICES = read_registry()
+
+ENGINES: dict[str, type[Engine] | str] = {name: spec.engine for name, spec in SERVICES.items()}
 
 
 def engine_class(service: str) -> type[Engine]:

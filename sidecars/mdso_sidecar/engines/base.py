@@ -92,6 +92,10 @@ class Engine(ABC):
 
     whole_document: ClassVar[bool] = False
 
+    page_seconds_prior: ClassVar[float] = 2.0
+    """A page's time on one thread before any is measured (admission's expected wait starts from it;
+    the sidecar's own measure replaces it within a few pages)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 

@@ -182,6 +182,7 @@ class MarkerEngine(Engine):
     # already fills the GPU with its own batches.
     thread_safe = False
     whole_document = True
+    page_seconds_prior = 4.0
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

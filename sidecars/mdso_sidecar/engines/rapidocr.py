@@ -55,6 +55,7 @@ class RapidocrEngine(Engine):
     name = "rapidocr"
     render_policy = RenderPolicy(pdf_dpi=300, max_side=MAX_SIDE, image_max_side=MAX_SIDE)
     thread_safe = True  # one RapidOCR (three onnxruntime sessions) per pipeline thread
+    page_seconds_prior = 4.0
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

@@ -42,6 +42,7 @@ class VlmEngine(Engine):
     # One model instance on one GPU: pages are read one at a time (the openai backend lifts this
     # through max_parallel_pages, the server batching concurrent requests itself).
     thread_safe = False
+    page_seconds_prior = 8.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
