@@ -68,8 +68,8 @@ from rapidfuzz.distance import Levenshtein
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-import eval_inputs  # noqa: E402  (after the sys.path line)
-from bench import KEY, Gateway, multipart, norm  # noqa: E402
+import eval_inputs  # after the sys.path line
+from bench import KEY, Gateway, multipart, norm
 
 REAL_PHOTO = "real-photo"
 OUT = ROOT / os.environ.get("EVAL_OUT", "run/eval")
@@ -271,7 +271,8 @@ def build_samples(chosen: list[str], photos: Path | None) -> list[eval_inputs.Sa
     categories is chosen (it takes a while)."""
     samples: list[eval_inputs.Sample] = []
     if set(chosen) & set(eval_inputs.CATEGORIES):
-        samples += [s for s in eval_inputs.build(OUT / "inputs", DOCS) if s.category in chosen]
+        wanted = tuple(c for c in eval_inputs.CATEGORIES if c in chosen)
+        samples += eval_inputs.build(OUT / "inputs", DOCS, categories=wanted)
     if REAL_PHOTO in chosen and photos is not None:
         samples += load_photos(photos)
     return samples

@@ -3,7 +3,8 @@ PDFs with a real text layer (fpdf2, DejaVu fonts with ToUnicode maps), so the kn
 degraded into what clients really send: office scans (150-300 dpi, noise, blur, slight skew), pages
 turned 90/180/270, phone photos (perspective, uneven light, JPEG, 12 MP), faxes (200x100 dpi, 1-bit
 TIFF) and mixed PDFs (some pages with their text layer, others scanned images); `phone` photographs
-the photo quotes again the way real captures come (shadows, EXIF turns, small text: see its section).
+the photo quotes again the way real captures come (shadows, EXIF turns, small text: see its section);
+`bill` is a dense two-page energy or telecom bill in small narrow type, ruled tables, scanned at 300 dpi.
 
 Seeded: every run builds the same bytes. Runs in the bench venv (.venv-bench: fpdf2, pypdfium2, Pillow).
 Shared pieces (money format, cities, work items, scanner noise) come from bench_inputs.py.
@@ -15,6 +16,7 @@ import io
 import math
 import random
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import bench_inputs
@@ -24,7 +26,7 @@ from fpdf import FPDF
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 FONT_DIR = bench_inputs.find_font().parent
-CATEGORIES = ("digital", "scan", "rotated", "photo", "fax", "mixed", "phone")
+CATEGORIES = ("digital", "scan", "rotated", "photo", "fax", "mixed", "phone", "bill")
 
 _COMPANIES = [
     ("Rénovation Énergétique Dupont & Fils", "SARL"),
@@ -148,15 +150,15 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 6
             w.line(y, [(w.LEFT, f"{rng.randint(2, 180)} {_STREETS[seed % len(_STREETS)]}, {cp} {city}", "L")])
             y += 4.5
-            w.line(y, [(w.LEFT, f"Tél. 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
-                                f"{rng.randint(10, 99)} {rng.randint(10, 99)} - contact@{company.split()[0].lower().strip(chr(39)).replace(chr(39), '')}.fr", "L")])
+            w.line(y, [(w.LEFT, (f"Tél. 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
+                                f"{rng.randint(10, 99)} {rng.randint(10, 99)} - contact@{company.split()[0].lower().strip(chr(39)).replace(chr(39), '')}.fr"), "L")])
             y += 4.5
             w.line(y, [(w.LEFT, f"SIRET : {siren[:3]} {siren[3:6]} {siren[6:]} {nic}", "L")])
             y += 4.5
             w.line(y, [(w.LEFT, f"N° TVA intracommunautaire : FR{tva_key}{siren}", "L")])
             y += 4.5
-            w.line(y, [(w.LEFT, f"Qualification RGE Qualibat n° E-E{rng.randint(100000, 999999)}, valable jusqu'au "
-                                f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2026", "L")])
+            w.line(y, [(w.LEFT, (f"Qualification RGE Qualibat n° E-E{rng.randint(100000, 999999)}, valable jusqu'au "
+                                f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2026"), "L")])
             y += 10
             w.line(y, [(110, "Client :", "L")], bold=True)
             y += 4.5
@@ -168,8 +170,8 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 10
             w.line(y, [(w.LEFT, f"{kind} N° {number}", "L")], size=12, bold=True)
             y += 5.5
-            w.line(y, [(w.LEFT, f"Date : {date}   Validité : 3 mois   Début des travaux : {rng.randint(1, 28):02d}/"
-                                f"{rng.randint(1, 12):02d}/2025", "L")])
+            w.line(y, [(w.LEFT, (f"Date : {date}   Validité : 3 mois   Début des travaux : {rng.randint(1, 28):02d}/"
+                                f"{rng.randint(1, 12):02d}/2025"), "L")])
             y += 9
         else:
             w.line(y, [(w.LEFT, f"{company} {form} - {kind} N° {number} du {date} (suite)", "L")], size=8)
@@ -201,14 +203,14 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 10
             w.line(y, [(w.LEFT, _PAYMENT[seed % len(_PAYMENT)], "L")], size=8.5)
             y += 4.5
-            w.line(y, [(w.LEFT, f"IBAN FR76 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
+            w.line(y, [(w.LEFT, (f"IBAN FR76 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
                                 f"{rng.randint(1000, 9999)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
-                                f"{rng.randint(100, 999)}   BIC CCBPFRPPXXX", "L")], size=8.5)
+                                f"{rng.randint(100, 999)}   BIC CCBPFRPPXXX"), "L")], size=8.5)
             y += 4.5
             w.line(y, [(w.LEFT, "Bon pour accord, date et signature précédées de la mention « lu et approuvé ».", "L")], size=8.5)
         # Footer: legal small print and the page number, kept by every reader.
-        w.line(283, [(w.LEFT, f"{form} au capital de {rng.randint(2, 50) * 1000} € - RCS {city} {siren[:3]} {siren[3:6]} "
-                              f"{siren[6:]} - Code APE 4322B - Assurance décennale n° {rng.randint(100000, 999999)}", "L")], size=7)
+        w.line(283, [(w.LEFT, (f"{form} au capital de {rng.randint(2, 50) * 1000} € - RCS {city} {siren[:3]} {siren[3:6]} "
+                              f"{siren[6:]} - Code APE 4322B - Assurance décennale n° {rng.randint(100000, 999999)}"), "L")], size=7)
         w.line(289, [(w.RIGHT, f"Page {page}/{pages_total}", "R")], size=8)
     return Quote(name=f"{kind.lower()}-{seed}", pdf=bytes(w.pdf.output()), pages=["\n".join(p) for p in w.pages])
 
@@ -705,6 +707,352 @@ def phone(page: Image.Image, rng: random.Random, shot: int) -> PhoneCapture:
     return PhoneCapture(scene, orientation, notes)
 
 
+# -- utility and telecom bills (category "bill") ----------------------------------------------------------
+# Issue 13: dense multi-column bills in small print lost 10-45 % of their numbers on clean scans. A bill
+# as French energy and telecom suppliers print them: A4, three columns of account facts under tinted
+# header bands, a consumption table with thin rules, meter readings and a history side by side, the
+# amount to pay white on a dark band, small print (6.5-8 pt) full of numbers: meter indexes, kWh, unit
+# prices to 4 decimals, amounts with thousands separators, dates, a 14-digit PDL/PRM, SIRET, IBAN groups,
+# phone numbers, call durations. Every number is drawn from the document's seed.
+
+_SUPPLIERS = [
+    ("Énergies du Rhône", "SA", "électricité et gaz naturel"),
+    ("Atlantique Télécom", "SAS", "téléphonie fixe, mobile et internet"),
+    ("Gaz & Électricité de Provence", "SA", "électricité et gaz naturel"),
+    ("Hexa Mobile Réseaux", "SA", "téléphonie fixe, mobile et internet"),
+]
+_BILL_HEADS = ((225, 225, 225), (214, 228, 242), (222, 238, 222), (246, 226, 206))
+_BILL_DARK = ((0, 84, 150), (120, 28, 60), (20, 96, 84))
+_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def _amount(value: float) -> str:
+    """An amount as bills print it: French thousands and comma, no currency sign (it is in the header)."""
+    return _money(value).removesuffix(" €")
+
+
+def _grouped(number: int) -> str:
+    """An integer with French thousands separators: 12 345."""
+    return _amount(number)[:-3]
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n - 1))
+
+
+def _price4(value: float) -> str:
+    return f"{value:.4f}".replace(".", ",")
+
+
+class _BillPage:
+    """Text placed anywhere on an fpdf2 page; the known text is rebuilt row by row (same baseline, left
+    to right), the order the service's row layout reads a page in."""
+
+    def __init__(self, pdf: FPDF) -> None:
+        self.pdf = pdf
+        self.items: list[tuple[float, float, str]] = []
+
+    def text(self, x: float, y: float, text: str, size: float = 7, bold: bool = False, align: str = "L",
+             colour: tuple[int, int, int] = (0, 0, 0), family: str = "DejaVu", stretch: float = 100) -> None:
+        self.pdf.set_font(family, "B" if bold else "", size)
+        self.pdf.set_stretching(stretch)
+        self.pdf.set_text_color(*colour)
+        if align == "R":
+            x -= self.pdf.get_string_width(text)
+        self.pdf.text(x, y, text)
+        self.items.append((round(y, 2), x, text))
+
+    def band(self, x: float, y: float, w: float, h: float, fill: tuple[int, int, int]) -> None:
+        self.pdf.set_fill_color(*fill)
+        self.pdf.rect(x, y, w, h, style="F")
+
+    def rule(self, x0: float, y0: float, x1: float, y1: float | None = None, grey: int = 150,
+             width: float = 0.1) -> None:
+        """A thin line from (x0, y0) to (x1, y1), horizontal when y1 is None."""
+        self.pdf.set_draw_color(grey, grey, grey)
+        self.pdf.set_line_width(width)
+        self.pdf.line(x0, y0, x1, y0 if y1 is None else y1)
+
+    def known_text(self) -> str:
+        rows: dict[float, list[tuple[float, str]]] = {}
+        for y, x, text in self.items:
+            rows.setdefault(y, []).append((x, text))
+        return "\n".join(" ".join(t for _, t in sorted(cells)) for _, cells in sorted(rows.items()))
+
+
+@dataclass(frozen=True)
+class BillStyle:
+    """How a bill's tables are set (make_bill): the font family of the tables, every other row tinted,
+    thin vertical rules between the columns."""
+
+    family: str = "DejaVuCond"
+    zebra: tuple[int, int, int] | None = (238, 238, 238)
+    boxed: bool = True
+    small_print: tuple[int, int, int] = (110, 110, 110)
+    # Horizontal scale of the tables' type (percent): bills set them in narrow faces (Arial Narrow,
+    # Helvetica Condensed), narrower than DejaVu Sans Condensed; their spaces are narrower too.
+    stretch: float = 80
+
+
+def _table(p: _BillPage, y: float, columns: list[tuple[float, str, str]], rows: list[list[str]],
+           head: tuple[int, int, int], x0: float, x1: float, style: BillStyle, size: float = 6.5,
+           pitch: float = 3.4) -> float:
+    """A table: a tinted header band, rows separated by thin rules (optionally every other one tinted,
+    the columns boxed); columns are (x, title, align), x the right edge for 'R'. Returns the y below it."""
+    top = y - 2.9
+    p.band(x0, top, x1 - x0, 4.0, head)
+    for x, title, align in columns:
+        p.text(x, y, title, size=size, bold=True, align=align, family=style.family, stretch=style.stretch)
+    y += pitch + 0.6
+    for i, row in enumerate(rows):
+        if style.zebra is not None and i % 2:
+            p.band(x0, y - pitch + 1.0, x1 - x0, pitch, style.zebra)
+        for (x, _, align), cell in zip(columns, row, strict=True):
+            if cell:
+                p.text(x, y, cell, size=size, align=align, family=style.family, stretch=style.stretch)
+        p.rule(x0, y + 1.0, x1)
+        y += pitch
+    if style.boxed:
+        # Vertical rules between the columns, halfway across the gap between their texts.
+        bottom = y - pitch + 1.0
+        spans = []
+        p.pdf.set_stretching(style.stretch)
+        for j, (x, title, align) in enumerate(columns):
+            p.pdf.set_font(style.family, "B", size)
+            width = p.pdf.get_string_width(title)
+            p.pdf.set_font(style.family, "", size)
+            width = max([width, *(p.pdf.get_string_width(row[j]) for row in rows)])
+            spans.append((x - width, x) if align == "R" else (x, x + width))
+        for x in (x0, *((a[1] + b[0]) / 2 for a, b in pairwise(spans)), x1):
+            p.rule(x, top, x, bottom)
+    return y
+
+
+def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
+    """A two-page energy (even seeds) or telecom (odd seeds) bill; deterministic from the seed."""
+    style = style or BillStyle()
+    rng = random.Random(seed)
+    telecom = seed % 2 == 1
+    supplier, form, trade = _SUPPLIERS[(seed // 2) % 2 * 2 + int(telecom)]
+    head = _BILL_HEADS[seed % len(_BILL_HEADS)]
+    dark = _BILL_DARK[seed % len(_BILL_DARK)]
+    cp, city = bench_inputs._CITIES[seed % len(bench_inputs._CITIES)]
+    ccp, ccity = bench_inputs._CITIES[(seed * 5 + 3) % len(bench_inputs._CITIES)]
+    siren, nic = _digits(rng, 9), "".join(str(rng.randint(0, 9)) for _ in range(5))
+    year = 2025
+    month = rng.randint(2, 11)
+    issued = f"{rng.randint(1, 28):02d}/{month:02d}/{year}"
+    due = f"{rng.randint(1, 28):02d}/{month + 1:02d}/{year}"
+    start = f"{rng.randint(1, 28):02d}/{month - 1:02d}/{year}"
+    end = f"{rng.randint(1, 28):02d}/{month:02d}/{year}"
+    client_no, account_no, invoice_no = _digits(rng, 10), _digits(rng, 12), _digits(rng, 11)
+    client_ref = f"{client_no[0]} {client_no[1:4]} {client_no[4:7]} {client_no[7:]}"
+    invoice_ref = f"{invoice_no[:2]} {invoice_no[2:5]} {invoice_no[5:8]} {invoice_no[8:]}"
+    iban = "FR76 " + " ".join(_digits(rng, 4) for _ in range(5)) + f" {rng.randint(100, 999)}"
+    mandate = f"{supplier.split()[0][:3].upper()}{_digits(rng, 8)}"
+
+    # The bill's lines: (designation, period/detail, quantity, unit price, amount, VAT rate).
+    lines: list[tuple[str, str, str, str, float, float]] = []
+    if telecom:
+        box = rng.choice((29.99, 34.99, 39.99, 44.99))
+        lines.append(("Abonnement Box Fibre 1 Gb/s", f"{start} - {end}", "1", _price4(box), box, 20.0))
+        for label, price in (("Forfait mobile 100 Go", 12.99), ("Forfait mobile 5 Go", 4.99)):
+            n = rng.randint(1, 3)
+            lines.append((label, f"{start} - {end}", str(n), _price4(price), n * price, 20.0))
+        for label in ("Appels vers mobiles hors forfait", "Appels internationaux", "SMS surtaxés",
+                      "Data à l'étranger (Go)", "Numéros spéciaux 08 99", "Location décodeur TV"):
+            qty = rng.randint(1, 240)
+            price = rng.uniform(0.01, 0.6) if "Location" not in label else 3.0
+            lines.append((label, f"{start} - {end}", str(qty), _price4(price), round(qty * price, 2), 20.0))
+        lines.append(("Option bouquet Ciné Séries", f"{start} - {end}", "1", _price4(9.99), 9.99, 20.0))
+        lines.append(("Remise fidélité 24 mois", f"{start} - {end}", "1", _price4(-5.0), -5.0, 20.0))
+    else:
+        kva = rng.choice((6, 9, 12))
+        sub = {6: 12.44, 9: 15.63, 12: 18.89}[kva]
+        lines.append((f"Abonnement électricité {kva} kVA", f"{start} - {end}", "2",
+                      _price4(sub), 2 * sub, 5.5))
+        for label in ("Consommation heures pleines", "Consommation heures creuses"):
+            kwh = rng.randint(180, 2400)
+            price = rng.uniform(0.16, 0.28)
+            lines.append((label, f"{start} - {end}", _grouped(kwh), _price4(price), round(kwh * price, 2), 20.0))
+        hp_hc = sum(int(line[2].replace(" ", "")) for line in lines[1:])
+        lines.append(("Accise sur l'électricité", f"{start} - {end}", _grouped(hp_hc), _price4(0.0225),
+                      round(hp_hc * 0.0225, 2), 20.0))
+        lines.append(("Contribution tarifaire d'acheminement", f"{start} - {end}", "1",
+                      _price4(rng.uniform(2, 6)), round(rng.uniform(2, 6), 2), 5.5))
+        m3 = rng.randint(60, 900)
+        coef = rng.uniform(10.5, 11.4)
+        gas_kwh = round(m3 * coef)
+        lines.append(("Abonnement gaz B1", f"{start} - {end}", "2", _price4(21.12), 42.24, 5.5))
+        lines.append(("Consommation gaz naturel", f"{start} - {end}", _grouped(gas_kwh),
+                      _price4(rng.uniform(0.09, 0.13)), round(gas_kwh * rng.uniform(0.09, 0.13), 2), 20.0))
+        lines.append(("Accise sur le gaz naturel", f"{start} - {end}", _grouped(gas_kwh), _price4(0.01637),
+                      round(gas_kwh * 0.01637, 2), 20.0))
+        lines.append(("Contribution tarifaire gaz", f"{start} - {end}", "1", _price4(rng.uniform(3, 9)),
+                      round(rng.uniform(3, 9), 2), 5.5))
+        lines.append(("Prestation de relève spéciale", issued, "1", _price4(28.72), 28.72, 20.0))
+    totals: dict[float, float] = {}
+    for *_, amount, rate in lines:
+        totals[rate] = totals.get(rate, 0.0) + amount
+    vat = {rate: round(total * rate / 100, 2) for rate, total in totals.items()}
+    total_ht = sum(totals.values())
+    ttc = total_ht + sum(vat.values())
+    # A past balance makes the amount to pay a four-figure one on some bills.
+    previous = rng.choice((0.0, round(rng.uniform(800, 2600), 2)))
+    to_pay = ttc + previous
+
+    pdf = FPDF(unit="mm", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.add_font("DejaVuCond", "", str(FONT_DIR / "DejaVuSansCondensed.ttf"))
+    pdf.add_font("DejaVuCond", "B", str(FONT_DIR / "DejaVuSansCondensed-Bold.ttf"))
+    left, right = 12.0, 198.0
+    cols = (left, 76.0, 140.0)
+    pages: list[str] = []
+
+    # Page 1: the account in three columns, the amount to pay, the bill's lines, meters and history.
+    pdf.add_page()
+    p = _BillPage(pdf)
+    p.text(left, 16, f"{supplier} {form}", size=12, bold=True)
+    p.text(right, 16, "Facture " + ("de téléphonie" if telecom else "d'énergie"), size=10, bold=True, align="R")
+    p.text(left, 21, f"Fournisseur d'{trade}" if not telecom else f"Opérateur de {trade}", size=7)
+    y = 29.0
+    for x, title in zip(cols, ("Votre fournisseur", "Vos références", "Votre facture"), strict=True):
+        p.band(x, y - 3.0, 58, 4.2, head)
+        p.text(x + 1, y, title, size=7.5, bold=True)
+    # The bill's own facts on a tint of the header colour.
+    p.band(cols[2], y + 1.3, 58, 6 * 3.3 + 0.4, tuple(c + (255 - c) // 2 for c in head))
+    ref = f"{_digits(rng, 14)}"
+    columns = [
+        [f"{rng.randint(1, 180)} {_STREETS[seed % len(_STREETS)]}", f"{cp} {city}",
+         f"Service clients 09 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+         f"du lundi au samedi de 8 h à {rng.choice((18, 19, 20))} h", f"SIRET {siren[:3]} {siren[3:6]} {siren[6:]} {nic}",
+         f"TVA FR{rng.randint(10, 99)}{siren}"],
+        [_CLIENTS[seed % len(_CLIENTS)], f"{rng.randint(1, 99)} {_STREETS[(seed + 3) % len(_STREETS)]}",
+         f"{ccp} {ccity}", f"N° client : {client_ref}", f"N° de compte : {account_no}",
+         (f"Ligne fixe : 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
+          f"{rng.randint(10, 99)}") if telecom else f"PDL : {ref}"],
+        [f"Facture n° {invoice_ref}", f"du {issued}", f"Période du {start} au {end}",
+         f"Montant TTC : {_amount(ttc)} €", f"Solde antérieur : {_amount(previous)} €",
+         f"Prélevé le {due}"],
+    ]
+    y += 4.4
+    for i in range(6):
+        for x, column in zip(cols, columns, strict=True):
+            p.text(x + 1, y, column[i], size=7)
+        y += 3.3
+    # The amount to pay: white on the supplier's dark colour.
+    y += 3
+    p.band(left, y - 4.2, right - left, 6.0, dark)
+    p.text(left + 2, y, f"Montant à payer avant le {due}", size=8, bold=True, colour=(255, 255, 255))
+    p.text(right - 2, y, f"{_amount(to_pay)} €", size=8, bold=True, align="R", colour=(255, 255, 255))
+    y += 8
+    p.text(left, y, "Détail de votre facture (montants en euros)", size=8, bold=True)
+    y += 5
+    y = _table(p, y, [(left + 1, "Désignation", "L"), (92, "Période", "L"), (140, "Quantité", "R"),
+                      (160, "Prix unit. HT", "R"), (181, "Montant HT", "R"), (right - 1, "TVA", "R")],
+               [[label, period, qty, unit, _amount(amount), _pct(rate)]
+                for label, period, qty, unit, amount, rate in lines], head, left, right, style)
+    y += 1.5
+    summary = [("Total hors taxes", total_ht)] + [(f"TVA {_pct(rate)}", vat[rate]) for rate in sorted(vat)]
+    summary += [("Total TTC de la période", ttc), ("Solde antérieur", previous), ("Total à payer", to_pay)]
+    for label, value in summary:
+        p.text(150, y, label, size=7, bold=label.startswith("Total"))
+        p.text(right - 1, y, _amount(value), size=7, bold=label.startswith("Total"), align="R")
+        y += 3.3
+    y += 4
+    # Meters (or lines) and a 12-month history, side by side.
+    mid = 108.0
+    if telecom:
+        meter_rows = [[f"06 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
+                       f"{rng.randint(0, 99)},{rng.randint(10, 99)} Go", f"{rng.randint(0, 30)} h {rng.randint(10, 59)}",
+                       str(rng.randint(0, 400))] for _ in range(4)]
+        meter_cols = [(left + 1, "Ligne mobile", "L"), (58, "Data", "R"), (78, "Appels", "R"), (mid - 3, "SMS", "R")]
+    else:
+        meter_rows = []
+        for label in ("Électricité HP", "Électricité HC", "Gaz (m³)", "Gaz (kWh)"):
+            first = rng.randint(1000, 99999)
+            used = rng.randint(60, 2400)
+            meter_rows.append([label, _digits(rng, 6) if "Gaz" in label else _digits(rng, 8),
+                               f"{first:06d}", f"{first + used:06d}", _grouped(used)])
+        meter_cols = [(left + 1, "Compteur", "L"), (48, "N° de série", "R"), (67, "Index début", "R"),
+                      (85, "Index fin", "R"), (mid - 3, "Conso.", "R")]
+    y_meters = _table(p, y, meter_cols, meter_rows, head, left, mid - 2, style)
+    history = [[f"{_MONTHS[(month - 12 + k) % 12]} {year - (1 if month - 12 + k < 0 else 0)}",
+                _grouped(rng.randint(90, 1600)) + (" Mo" if telecom else " kWh"),
+                _amount(rng.uniform(20, 240))] for k in range(6)]
+    history2 = [[f"{_MONTHS[(month - 6 + k) % 12]} {year - (1 if month - 6 + k < 0 else 0)}",
+                 _grouped(rng.randint(90, 1600)) + (" Mo" if telecom else " kWh"),
+                 _amount(rng.uniform(20, 240))] for k in range(6)]
+    y_hist = _table(p, y, [(mid + 1, "Mois", "L"), (136, "Conso.", "R"), (150, "€ TTC", "R"),
+                           (153, "Mois", "L"), (181, "Conso.", "R"), (right - 1, "€ TTC", "R")],
+                    [a + b for a, b in zip(history, history2, strict=True)], head, mid, right, style)
+    y = max(y_meters, y_hist) + 4
+    for note in ((f"Réf. de paiement {invoice_no} {client_no} - Prélèvement SEPA sur le compte {iban}"),
+                 (f"Référence unique de mandat {mandate} - ICS FR{rng.randint(10, 99)}ZZZ{_digits(rng, 6)}"),
+                 (f"En cas de retard de paiement : pénalités de {rng.choice(('10', '12,5', '15'))} % l'an et indemnité "
+                  "forfaitaire de 40 € pour frais de recouvrement.")):
+        p.text(left, y, note, size=6.5, colour=style.small_print)
+        y += 3.0
+    p.rule(left, 283.5, right, grey=120, width=0.2)
+    capital = _grouped(rng.randint(1_000_000, 2_000_000_000))
+    p.text(left, 287, f"{supplier} {form} au capital de {capital} € - {siren[:3]} {siren[3:6]} {siren[6:]} "
+                      f"RCS {city} - SIRET {siren}{nic} - TVA FR{rng.randint(10, 99)}{siren}", size=6.5,
+           colour=style.small_print)
+    p.text(right, 291, "Page 1/2", size=7, align="R")
+    pages.append(p.known_text())
+
+    # Page 2: the detail, in two columns (calls, or daily readings), under the same header bands.
+    pdf.add_page()
+    p = _BillPage(pdf)
+    p.text(left, 14, f"{supplier} - Facture n° {invoice_ref} du {issued} - N° client {client_ref}", size=7.5, bold=True)
+    y = 27.0
+    half = (left, 104.0), (106.0, right)
+    for column, (x0, x1) in enumerate(half):
+        rows = []
+        if telecom:
+            for _ in range(44):
+                rows.append([f"{rng.randint(1, 28):02d}/{month:02d}", f"{rng.randint(7, 22):02d}:{rng.randint(0, 59):02d}",
+                             f"0{rng.choice((1, 2, 6, 7))} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
+                             f"{rng.randint(0, 1):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
+                             _amount(rng.choice((0.0, 0.0, rng.uniform(0.05, 4.8))))])
+            cols2 = [(x0 + 1, "Date", "L"), (x0 + 17, "Heure", "L"), (x0 + 30, "Numéro appelé", "L"),
+                     (x1 - 16, "Durée", "R"), (x1 - 1, "Montant", "R")]
+        else:
+            index = rng.randint(10000, 90000)
+            for _ in range(44):
+                day_use = rng.randint(3, 95)
+                index += day_use
+                rows.append([f"{rng.randint(1, 28):02d}/{month:02d}/{year}", f"{index:06d}", _grouped(day_use),
+                             _price4(rng.uniform(0.09, 0.28)), _amount(day_use * rng.uniform(0.09, 0.28))])
+            cols2 = [(x0 + 1, "Date", "L"), (x0 + 36, "Index", "R"), (x0 + 50, "kWh", "R"),
+                     (x1 - 18, "Prix €/kWh", "R"), (x1 - 1, "Montant", "R")]
+        p.text(x0, y - 5, ("Détail des communications" if telecom else "Relevés journaliers")
+               + f" ({column + 1}/2)", size=8, bold=True)
+        y_end = _table(p, y, cols2, rows, head, x0, x1, style, pitch=3.3)
+    y = y_end + 5
+    p.text(left, y, "Vos informations pratiques", size=8, bold=True)
+    y += 4
+    infos = [
+        (f"Dépannage 24 h/24 : 09 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+        f" - Médiateur national, {rng.randint(1, 99)} rue de la Boétie, 75008 Paris"),
+        f"IBAN {iban} - BIC {supplier.split()[0][:4].upper().replace('É', 'E')}FRPPXXX - Mandat {mandate}",
+        (f"Prochaine facture vers le {rng.randint(1, 28):02d}/{(month + 1) % 12 + 1:02d}/{year} - "
+        f"Prochain relevé vers le {rng.randint(1, 28):02d}/{(month + 1) % 12 + 1:02d}/{year}"),
+    ]
+    for info in infos:
+        p.text(left, y, info, size=7)
+        y += 3.3
+    p.rule(left, 283.5, right, grey=120, width=0.2)
+    p.text(left, 287, f"{supplier} {form} - {siren[:3]} {siren[3:6]} {siren[6:]} RCS {city} - "
+                      f"Facture n° {invoice_ref}", size=6.5,
+           colour=style.small_print)
+    p.text(right, 291, "Page 2/2", size=7, align="R")
+    pages.append(p.known_text())
+    return Quote(name=f"facture-{'telecom' if telecom else 'energie'}-{seed}", pdf=bytes(pdf.output()), pages=pages)
+
+
 def _image_pdf(images: list[Image.Image], dpi: float, quality: int = 80) -> bytes:
     buf = io.BytesIO()
     images[0].save(buf, "PDF", resolution=dpi, save_all=True, append_images=images[1:], quality=quality)
@@ -727,13 +1075,25 @@ def _mixed_pdf(digital: bytes, scanned: bytes, image_pages: set[int]) -> bytes:
         out.close()
 
 
-def build(out: Path, docs_per_category: int = 2, seed: int = 2024) -> list[Sample]:
+def build(out: Path, docs_per_category: int = 2, seed: int = 2024,
+          categories: tuple[str, ...] = CATEGORIES) -> list[Sample]:
+    """The inputs of `categories` (all by default); a document's seed depends on its category's place in
+    CATEGORIES, not on which others are built, so a category is the same bytes alone or with the rest."""
     out.mkdir(parents=True, exist_ok=True)
     samples: list[Sample] = []
     for ci, category in enumerate(CATEGORIES):
+        if category not in categories:
+            continue
         for d in range(docs_per_category):
             doc_seed = seed + ci * 10 + d
             rng = random.Random(doc_seed)
+            if category == "bill":
+                bill = make_bill(doc_seed)
+                images = [scan(p, rng) for p in render(bill.pdf, 300)]
+                path = (out / f"{category}-{d + 1}-{bill.name}").with_suffix(".pdf")
+                path.write_bytes(_image_pdf(images, 300, quality=rng.randint(70, 85)))
+                samples.append(Sample(category, path.name, path, bill.pages, {"dpi": "300"}))
+                continue
             # phone photographs the photo category's quotes: the same text under both captures.
             quote = make_quote(seed + CATEGORIES.index("photo") * 10 + d if category == "phone" else doc_seed)
             base = out / f"{category}-{d + 1}-{quote.name}"

@@ -43,6 +43,7 @@ class HybridEngine(Engine):
     # differently from the grey JPEG decode (the eval's photos: "5,5 %" read "55 %").
     render_policy = TesseractEngine.render_policy
     thread_safe = True
+    page_seconds_prior = 4.0
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
