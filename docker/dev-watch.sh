@@ -5,7 +5,7 @@
 #   - a .py change under sidecars/mdso_sidecar stops the running sidecars (SIGTERM): the gateway's
 #     supervisor restarts them at once with the new code (the gateway itself stays up). Polling, so
 #     it works on every bind mount (no inotify needed).
-# Every command here must exist in the Dockerfile's dev stage (test/unit/deploy-files.test.ts checks):
+# Every command here must exist in the Dockerfile's dev stage (test/e2e/deploy-files.test.ts checks):
 # that stage has node but no npm/npx, so tsc is run through node from the dev node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."

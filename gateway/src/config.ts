@@ -14,8 +14,8 @@ export interface ServiceSettings {
   name: ServiceName;
   /** CUDA_VISIBLE_DEVICES for this service's sidecar (per-service override or the global value). */
   cudaVisibleDevices: string | undefined;
-  /** Interpreter for this service's sidecar: <SERVICE>_PYTHON, else .venv-<service>, else PYTHON. */
-  python: string;
+  /** <SERVICE>_PYTHON, the interpreter for this service's sidecar; undefined: the supervisor finds one. */
+  python: string | undefined;
 }
 
 /** An accepted API key and the name logs give it (never the key itself). */
@@ -35,9 +35,9 @@ export interface Config {
   workers: number;
   /** Accepted API keys (several for rotation), named for the logs. Empty only before the primary generates one. */
   apiKeys: ApiKey[];
-  /** True when no key was configured and one was generated for this run. */
-  apiKeyGenerated: boolean;
   services: ServiceSettings[];
+  /** PYTHON: the sidecars' interpreter when a service names none ('': the supervisor finds one). */
+  python: string;
   timeoutMs: number;
   logLevel: LogLevel;
   maxRequests: number;
@@ -62,7 +62,6 @@ export interface Config {
   workerStallTimeoutMs: number;
   /** Directory holding the sidecars' Unix sockets (mode 0700). Empty: a fresh private one per start. */
   runDir: string;
-  sidecarPath: string;
   /** GET /metrics answers without an API key (a scraper on a private network). */
   metricsPublic: boolean;
   /** Whose X-Forwarded-For gives the client's address (access log); false: the socket's address. */
@@ -75,22 +74,76 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const intIn = (min: number, max: number) =>
-  z
+/** sidecars/mdso_sidecar/settings.json: what the sidecars' settings.py reads too (booleans, shared variables). */
+export const SHARED_SETTINGS_FILE = path.join(projectRoot(), 'sidecars', 'mdso_sidecar', 'settings.json');
+
+const bounds = z.object({ default: z.number().int(), min: z.number().int(), max: z.number().int() }).strict();
+const sharedSettingsSchema = z.object({
+  booleans: z.object({ true: z.array(z.string()).min(1), false: z.array(z.string()).min(1) }).strict(),
+  messages: z.object({ boolean: z.string(), whole_number: z.string(), choice: z.string() }).strict(),
+  variables: z
+    .object({
+      LOG_LEVEL: z
+        .object({
+          default: z.enum(['error', 'warn', 'info', 'debug']),
+          choices: z.array(z.enum(['error', 'warn', 'info', 'debug'])).min(1),
+          aliases: z.record(z.string(), z.enum(['error', 'warn', 'info', 'debug'])),
+        })
+        .strict(),
+      MAX_UPLOAD_MB: bounds,
+      MAX_PAGES: bounds,
+    })
+    .strict(),
+});
+
+export type SharedSettings = z.infer<typeof sharedSettingsSchema>;
+
+/** Reads and checks the shared settings file; throws naming the file and what is wrong in it. */
+export function readSharedSettings(file = SHARED_SETTINGS_FILE): SharedSettings {
+  const result = sharedSettingsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new Error(`${file}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'is invalid'}`);
+  }
+  return result.data;
+}
+
+export const SHARED = readSharedSettings();
+const MESSAGES = SHARED.messages;
+
+const intIn = (min: number, max: number) => {
+  const problem = MESSAGES.whole_number.replace('{min}', String(min)).replace('{max}', String(max));
+  return z
     .string()
     .trim()
-    .regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
+    .regex(/^[0-9]+$/, problem)
     .transform(Number)
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+    // { error }: 309 digits and more make Infinity, which z.number() refuses in words of its own.
+    .pipe(z.number({ error: problem }).int(problem).min(min, problem).max(max, problem));
+};
+
+/** A variable both sides read, with the bounds and default of settings.json. */
+const sharedInt = (name: 'MAX_UPLOAD_MB' | 'MAX_PAGES') => {
+  const b = SHARED.variables[name];
+  return intIn(b.min, b.max).default(b.default);
+};
+
+const TRUE_WORDS: readonly string[] = SHARED.booleans.true;
+const FALSE_WORDS: readonly string[] = SHARED.booleans.false;
 
 const bool = z
   .string()
   .trim()
   .toLowerCase()
-  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }))
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+  .refine((v) => TRUE_WORDS.includes(v) || FALSE_WORDS.includes(v), { error: MESSAGES.boolean })
+  .transform((v) => TRUE_WORDS.includes(v));
 
-const LOG_LEVELS = { error: 'error', warn: 'warn', warning: 'warn', info: 'info', debug: 'debug' } as const;
+const LOG_LEVEL = SHARED.variables.LOG_LEVEL;
+/** Accepted LOG_LEVEL words (the choices and their aliases), each with the level it means. */
+const LOG_LEVELS: Readonly<Record<string, LogLevel>> = {
+  ...Object.fromEntries(LOG_LEVEL.choices.map((c) => [c, c])),
+  ...LOG_LEVEL.aliases,
+};
 
 // One entry per variable: its default (as the string a user would write) and its validator.
 const schema = z.object({
@@ -106,11 +159,11 @@ const schema = z.object({
     .string()
     .trim()
     .toLowerCase()
-    .pipe(z.enum(Object.keys(LOG_LEVELS) as [keyof typeof LOG_LEVELS], { error: 'must be one of error, warn, info, debug' }))
-    .default('info'),
+    .refine((v) => Object.hasOwn(LOG_LEVELS, v), { error: MESSAGES.choice.replace('{choices}', LOG_LEVEL.choices.join(', ')) })
+    .default(LOG_LEVEL.default),
   MAX_REQUESTS: intIn(0, 10_000_000).default(0),
-  MAX_UPLOAD_MB: intIn(1, 10_240).default(100),
-  MAX_PAGES: intIn(1, 100_000).default(200),
+  MAX_UPLOAD_MB: sharedInt('MAX_UPLOAD_MB'),
+  MAX_PAGES: sharedInt('MAX_PAGES'),
   HEALTH_POLL_MS: intIn(100, 600_000).default(2000),
   HEALTH_FAILURES_BEFORE_RESTART: intIn(0, 1000).default(5),
   SIDECAR_STARTUP_TIMEOUT: intIn(1, 7200).default(600),
@@ -178,19 +231,14 @@ export function loadConfig(env: Env): Config {
     if (err instanceof BadEnabledServices) throw new ConfigError(`Invalid configuration: ${err.message}`);
     throw err;
   }
-  const root = projectRoot();
-  const venvPython = path.join(root, '.venv', 'bin', 'python');
-  const python = v.PYTHON !== '' ? v.PYTHON : existsSync(venvPython) ? venvPython : 'python3';
   const services: ServiceSettings[] = [];
   for (const name of names) {
     const override = env[`${name.toUpperCase()}_CUDA_VISIBLE_DEVICES`];
     const ownPython = env[`${name.toUpperCase()}_PYTHON`]?.trim();
-    // A service whose dependencies conflict with the others' (marker) gets its own venv.
-    const serviceVenv = path.join(root, `.venv-${name}`, 'bin', 'python');
     services.push({
       name,
       cudaVisibleDevices: override !== undefined && override.trim() !== '' ? override.trim() : v.CUDA_VISIBLE_DEVICES,
-      python: ownPython !== undefined && ownPython !== '' ? ownPython : existsSync(serviceVenv) ? serviceVenv : python,
+      python: ownPython !== undefined && ownPython !== '' ? ownPython : undefined,
     });
   }
 
@@ -212,10 +260,10 @@ export function loadConfig(env: Env): Config {
     port: v.PORT,
     workers: v.WORKERS,
     apiKeys,
-    apiKeyGenerated: false,
     services,
+    python: v.PYTHON.trim(),
     timeoutMs: v.TIMEOUT * 1000,
-    logLevel: LOG_LEVELS[v.LOG_LEVEL],
+    logLevel: LOG_LEVELS[v.LOG_LEVEL] ?? 'info',
     maxRequests: v.MAX_REQUESTS,
     maxUploadBytes: v.MAX_UPLOAD_MB * 1024 * 1024,
     maxPages: v.MAX_PAGES,
@@ -233,7 +281,6 @@ export function loadConfig(env: Env): Config {
     uploadMinBytesPerS: v.UPLOAD_MIN_RATE,
     connectionIdleTimeoutMs: v.CONNECTION_IDLE_TIMEOUT * 1000,
     runDir: v.RUN_DIR,
-    sidecarPath: path.join(root, 'sidecars'),
     metricsPublic: v.METRICS_PUBLIC,
     trustProxy: parseTrustProxy(v.TRUST_PROXY),
     warnings,
@@ -285,15 +332,16 @@ const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 /**
  * TRUST_PROXY as express's `trust proxy`: unset/false (the socket's address is the client's), a hop
  * count, or a comma list of loopback/linklocal/uniquelocal, addresses and CIDRs. `true` (believe any
- * X-Forwarded-For, which any client can write) is refused.
+ * X-Forwarded-For, which any client can write) is refused, and so is any other word for true.
  */
 export function parseTrustProxy(value: string): TrustProxy {
   const v = value.trim().toLowerCase();
-  if (v === '' || v === 'false' || v === '0' || v === 'no') return false;
+  if (v === '' || FALSE_WORDS.includes(v)) return false;
   const fail = (why: string): never => {
     throw new ConfigError(`Invalid configuration: TRUST_PROXY ${why} (got ${JSON.stringify(value.slice(0, 200))})`);
   };
-  if (v === 'true' || v === 'yes') {
+  // '1' is a hop count, not a boolean.
+  if (TRUE_WORDS.includes(v) && !/^\d+$/.test(v)) {
     fail("must name the proxies (loopback, addresses or CIDRs) or count them (e.g. 1): 'true' would believe any client's X-Forwarded-For");
   }
   if (/^\d+$/.test(v)) {

@@ -4,7 +4,7 @@
 import cluster from 'node:cluster';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
-import { WORKER_CONFIG_ENV } from './snapshot.js';
+import { WORKER_CONFIG_ENV } from './ipc/messages.js';
 
 async function configure(): Promise<Config> {
   if (cluster.isWorker) {

@@ -2,7 +2,7 @@
 // health poller (primary) and the upload path (workers).
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
-import type { GpuStats, InFlight, QueueStats } from './snapshot.js';
+import type { GpuStats, InFlight, QueueStats } from './ipc/health-snapshot.js';
 
 const agents = new Map<string, Agent>();
 

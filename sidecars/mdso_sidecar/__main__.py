@@ -26,10 +26,10 @@ from setproctitle import setproctitle
 
 from .engines import engine_class
 from .errors import EngineUnavailable
-from .intake import SpoolDir
 from .log import configure_logging, get_logger
 from .server import Sidecar
 from .settings import Settings, SettingsError, load_settings
+from .spool import SpoolDir
 
 log = get_logger("mdso_sidecar")
 

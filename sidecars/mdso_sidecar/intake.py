@@ -1,20 +1,13 @@
-"""Intake: spool the upload into a private directory, tell its type from the bytes (never the name),
-enforce the limits, and open it as a document whose pages are rendered one at a time on demand.
+"""Intake: a spooled upload (spool.py; its type told by sniff.py) opened as a document whose pages are
+rendered one at a time on demand, as each engine's RenderPolicy asks, and whose PDF pages give their own
+text layer. Damaged, encrypted and oversized documents are refused here.
 
 PDFium is not thread-safe: every pypdfium2 call, open and close included, runs under PDFIUM_LOCK.
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
-import errno
-import os
-import re
-import secrets
-import shutil
 import struct
-import tempfile
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -27,18 +20,8 @@ import pypdfium2 as pdfium  # type: ignore[import-untyped]  # no py.typed marker
 import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import (
-    CorruptDocument,
-    EmptyFile,
-    EncryptedDocument,
-    FileTooLarge,
-    ImageTooLarge,
-    StorageFull,
-    TooManyPages,
-    UnsupportedFileType,
-    scrub,
-)
-from .page_range import PageRange
+from .errors import CorruptDocument, EncryptedDocument, ImageTooLarge, scrub
+from .sniff import DocumentKind
 
 PDFIUM_LOCK = threading.Lock()
 
@@ -48,8 +31,6 @@ PDFIUM_LOCK = threading.Lock()
 MAX_IMAGE_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
-
-SUPPORTED_TYPES = "PDF, PNG, JPEG, TIFF, BMP, GIF, WebP"
 
 # What Pillow raises on damaged files, besides OSError: found by sidecars/tests/test_fuzz.py (a TIFF
 # whose IFD lost its size tags raises TypeError "Missing dimensions" when its frames are counted, a
@@ -67,220 +48,12 @@ _IMAGE_DECODE_ERRORS = (
     ZeroDivisionError,
     struct.error,
 )
-SNIFF_BYTES = 1024
-# A write failing with these means the spool's file system (or our quota on it) is full.
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _damage(exc: BaseException) -> str:
     """What a library said was wrong with the file, for a message: never its path (Pillow names the
     spool file it opened) and never empty (KeyError() says nothing)."""
     return scrub(str(exc)) or type(exc).__name__
-
-
-def _storage_full() -> StorageFull:
-    return StorageFull("the OCR service's disk is full; retry later")
-
-
-class DocumentKind(enum.Enum):
-    PDF = "PDF"
-    PNG = "PNG"
-    JPEG = "JPEG"
-    TIFF = "TIFF"
-    BMP = "BMP"
-    GIF = "GIF"
-    WEBP = "WebP"
-
-
-# Formats we refuse, by signature, so the message can say what was sent. Order matters: first match wins.
-_REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"PK\x03\x04", "a ZIP archive (or a .docx/.xlsx/.odt document, which are ZIP files)"),
-    (b"PK\x05\x06", "an empty ZIP archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Microsoft Office document (.doc/.xls/.ppt)"),
-    (b"MZ", "a Windows executable (EXE/DLL)"),
-    (b"\x7fELF", "an ELF executable"),
-    (b"{\\rtf", "an RTF document"),
-    (b"%!PS", "a PostScript file"),
-    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
-)
-
-
-def _describe_refused(head: bytes) -> str:
-    for signature, description in _REFUSED_SIGNATURES:
-        if head.startswith(signature):
-            return description
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis"):
-            return "a HEIC/HEIF image (export it as JPEG)"
-        if brand.startswith(b"avi"):
-            return "an AVIF image (export it as JPEG or PNG)"
-        return "an MP4/QuickTime media file"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:
-        return "an HTML page"
-    if text.startswith(b"<svg") or b"<svg" in text[:512]:
-        return "an SVG drawing"
-    if text.startswith(b"<?xml"):
-        return "an XML document"
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # A multi-byte character cut by the end of the sniffed window is still text.
-            if exc.start < len(head) - 3:
-                return "unrecognised binary data"
-        return "plain text"
-    return "unrecognised binary data"
-
-
-def _is_bmp(head: bytes) -> bool:
-    # "BM" alone is too weak (plain text can start with it); the DIB header size must be a known one.
-    return (
-        head.startswith(b"BM")
-        and len(head) >= 18
-        and int.from_bytes(head[14:18], "little") in (12, 16, 40, 52, 56, 64, 108, 124)
-    )
-
-
-def sniff(head: bytes) -> DocumentKind:
-    """The document type from its first bytes. EmptyFile for no bytes, UnsupportedFileType otherwise."""
-    if not head:
-        raise EmptyFile("the file is empty (0 bytes); send the document itself", {"size": 0})
-    if head.startswith(b"%PDF-"):
-        return DocumentKind.PDF
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return DocumentKind.PNG
-    if head.startswith(b"\xff\xd8\xff"):
-        return DocumentKind.JPEG
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return DocumentKind.TIFF
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return DocumentKind.GIF
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return DocumentKind.WEBP
-    if _is_bmp(head):
-        return DocumentKind.BMP
-    # Some producers put junk before the header (readers accept it within 1 KB), but a ZIP that
-    # merely stores a PDF uncompressed is still a ZIP.
-    if b"%PDF-" in head[:SNIFF_BYTES] and not any(head.startswith(sig) for sig, _ in _REFUSED_SIGNATURES):
-        return DocumentKind.PDF
-    detected = _describe_refused(head)
-    raise UnsupportedFileType(
-        f"unsupported file type: this looks like {detected}; send one of {SUPPORTED_TYPES}",
-        {"detected": detected, "supported": SUPPORTED_TYPES.split(", ")},
-    )
-
-
-class SpoolDir:
-    """The sidecar's private directory (0700) for uploads; each file is named by a random id."""
-
-    # The pid in the name lets a later sidecar tell the dir of a dead one (see _remove_orphans).
-    PREFIX = "mdso-ocr-spool-"
-    _ORPHAN = re.compile(r"^mdso-ocr-spool-(\d+)-")
-
-    def __init__(self, base: Path | None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=base))
-        os.chmod(self.path, 0o700)
-        self._remove_orphans()
-
-    def _remove_orphans(self) -> None:
-        """A sidecar killed by SIGKILL (crash, OOM killer, hung and killed by the supervisor) cannot
-        remove its dir: the upload it was reading stayed on disk for good (found by scripts/torture).
-        Its restarted successor removes the dirs, ours (same uid), of sidecars no longer running."""
-        for entry in os.scandir(self.path.parent):
-            match = self._ORPHAN.match(entry.name)
-            if match is None or entry.path == str(self.path):
-                continue
-            try:
-                ours = entry.stat(follow_symlinks=False).st_uid == os.getuid()
-                if not ours or not entry.is_dir(follow_symlinks=False):
-                    continue
-                os.kill(int(match.group(1)), 0)
-            except ProcessLookupError:
-                shutil.rmtree(entry.path, ignore_errors=True)
-            except OSError:
-                continue  # alive under another user (PermissionError), or already gone
-
-    def new_file_path(self) -> Path:
-        # A temp cleaner may have removed the dir of a sidecar idle for days: make it again (0700)
-        # rather than fail every upload.
-        if not self.path.is_dir():
-            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # The client's filename never reaches the filesystem: no traversal, no odd characters.
-        return self.path / f"{secrets.token_hex(16)}.upload"
-
-    def entries(self) -> list[str]:
-        return sorted(os.listdir(self.path))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-class SpoolWriter:
-    """Writes an upload chunk by chunk: enforces the size limit while reading and refuses an
-    unsupported type as soon as the first bytes are in, so a 100 MB ZIP is not read to the end.
-    The caller must call close() (in a finally) and unlink the path.
-    """
-
-    def __init__(self, path: Path, max_bytes: int) -> None:
-        self.path = path
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.kind: DocumentKind | None = None
-        self._head = b""
-        # O_EXCL: never follow or reuse an existing file; 0600: readable by this user only.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            if exc.errno in _DISK_FULL:
-                raise _storage_full() from None
-            raise
-        self._file = os.fdopen(fd, "wb")
-
-    def write(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self.size += len(chunk)
-        if self.size > self.max_bytes:
-            raise FileTooLarge(
-                f"the file is larger than the {self.max_bytes // (1024 * 1024)} MB limit (MAX_UPLOAD_MB); "
-                "split it or compress its images",
-                {"limit_bytes": self.max_bytes},
-            )
-        if self.kind is None and len(self._head) < SNIFF_BYTES:
-            self._head += chunk[: SNIFF_BYTES - len(self._head)]
-            if len(self._head) >= SNIFF_BYTES:
-                self.kind = sniff(self._head)
-        try:
-            self._file.write(chunk)
-        except OSError as exc:
-            if exc.errno in _DISK_FULL:
-                raise _storage_full() from None
-            raise
-
-    def finish(self) -> DocumentKind:
-        """Flush and return the sniffed type (EmptyFile / UnsupportedFileType if it is not one).
-        StorageFull when the disk filled up (the buffered tail is written here)."""
-        try:
-            self._file.close()
-        except OSError as exc:
-            if exc.errno in _DISK_FULL:
-                raise _storage_full() from None
-            raise
-        if self.kind is None:
-            self.kind = sniff(self._head)
-        return self.kind
-
-    def close(self) -> None:
-        """Release the file. Never raises for a failed flush: the upload is being abandoned (finish()
-        was not reached or failed) and its path is removed next, and an error here would replace the
-        one that is being answered."""
-        with contextlib.suppress(OSError):
-            self._file.close()
 
 
 @dataclass(frozen=True)
@@ -600,16 +373,3 @@ def open_document(path: Path, kind: DocumentKind) -> Document:
     if kind is DocumentKind.PDF:
         return PdfDocument(path)
     return ImageDocument(path, kind)
-
-
-def select_pages(page_count: int, page_range: PageRange | None, max_pages: int) -> list[int]:
-    """The 1-based pages to read. TooManyPages when more than max_pages would be read: the limit
-    bounds work, so a long document with a page_range inside the limit is accepted."""
-    pages = page_range.resolve(page_count) if page_range else list(range(1, page_count + 1))
-    if len(pages) > max_pages:
-        raise TooManyPages(
-            f"the document has {page_count} pages, more than the {max_pages} allowed (MAX_PAGES); "
-            "split it or send a page_range",
-            {"document_pages": page_count, "requested_pages": len(pages), "max_pages": max_pages},
-        )
-    return pages

@@ -1,22 +1,20 @@
-"""JSON-lines logging to stderr: one object per line, {"level", "msg", ...extra}, read by the gateway.
+"""JSON-lines logging to stderr: one object per line, {"level", "msg", "ts", ...extra}, read by the
+gateway (sidecar-supervisor.ts relayLogs); python-json-logger writes them.
 
 Callers pass structured fields with `extra={...}`; never put document text or file contents in a log.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 import time
 from typing import Any
 
-# Attributes every LogRecord has; anything else on a record came from `extra=` and is emitted as a field.
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "color_message",
-}
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
 _LEVEL_NAMES = {
     logging.DEBUG: "debug",
@@ -27,28 +25,37 @@ _LEVEL_NAMES = {
 }
 
 
-class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; tracebacks go in an "exc" field, still on one line."""
+class JsonFormatter(LibraryJsonFormatter):
+    """One JSON object per record: level, msg, ts (UTC, milliseconds), service, logger, then the
+    record's `extra=` fields; a traceback goes in an "exc" field, still on one line."""
 
     def __init__(self, service: str) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(
+            "%(levelname)s %(message)s %(asctime)s %(name)s",
+            rename_fields={
+                "levelname": "level",
+                "message": "msg",
+                "asctime": "ts",
+                "name": "logger",
+                "exc_info": "exc",
+            },
+            static_fields={"service": service},
+            # uvicorn adds color_message to its records: the same text, with terminal colours.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message", "taskName"],
+            json_ensure_ascii=False,
+            json_serializer=functools.partial(json.dumps, separators=(",", ":")),
+        )
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "level": _LEVEL_NAMES.get(record.levelno, "info"),
-            "msg": record.getMessage(),
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "service": self.service,
-            "logger": record.name,
-        }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # UTC with milliseconds, as the gateway's own lines.
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        # The gateway's level words (sidecar-supervisor.ts maps them onto winston's).
+        log_data["level"] = _LEVEL_NAMES.get(record.levelno, "info")
 
 
 def configure_logging(service: str, level: str) -> None:

@@ -1,11 +1,12 @@
-"""The `page_range` option: parsed before any work ("1-3,7", "5-"), resolved once the page count is known."""
+"""The `page_range` option: parsed before any work ("1-3,7", "5-"), resolved once the page count is known
+into the pages a request reads (select_pages, bounded by MAX_PAGES)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from .errors import BadOption
+from .errors import BadOption, TooManyPages
 
 # Matched against a stripped part: no two runs of spaces meet, so no input makes it backtrack.
 _PART = re.compile(r"(\d+)(?:\s*(-)\s*(\d*))?")
@@ -73,3 +74,16 @@ def parse_page_range(text: str) -> PageRange:
             )
         spans.append((start, end))
     return PageRange(tuple(spans), text)
+
+
+def select_pages(page_count: int, page_range: PageRange | None, max_pages: int) -> list[int]:
+    """The 1-based pages to read. TooManyPages when more than max_pages would be read: the limit
+    bounds work, so a long document with a page_range inside the limit is accepted."""
+    pages = page_range.resolve(page_count) if page_range else list(range(1, page_count + 1))
+    if len(pages) > max_pages:
+        raise TooManyPages(
+            f"the document has {page_count} pages, more than the {max_pages} allowed (MAX_PAGES); "
+            "split it or send a page_range",
+            {"document_pages": page_count, "requested_pages": len(pages), "max_pages": max_pages},
+        )
+    return pages

@@ -25,9 +25,10 @@ from .errors import (
     SidecarError,
     scrub,
 )
-from .intake import Document, DocumentKind, open_document, select_pages
+from .intake import Document, open_document
 from .log import get_logger
-from .page_range import PageRange
+from .page_range import PageRange, select_pages
+from .sniff import DocumentKind
 
 log = get_logger(__name__)
 

@@ -34,11 +34,12 @@ from .errors import (
     SidecarError,
 )
 from .gpu import gpu_stats
-from .intake import DocumentKind, SpoolDir, SpoolWriter
 from .log import get_logger
 from .page_range import PageRange, parse_page_range
 from .pipeline import JobControl, Pipeline
 from .settings import Settings
+from .sniff import DocumentKind
+from .spool import SpoolDir, SpoolWriter
 
 log = get_logger(__name__)
 

@@ -5,12 +5,14 @@ A bad value raises SettingsError naming the variable; __main__ turns it into one
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 # Debian/Ubuntu (tesseract 5, then 4) and Fedora/Alpine layouts, in the order they are tried.
 TESSDATA_CANDIDATES = (
@@ -24,7 +26,21 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 
 DEFAULT_MAX_QUEUE = 256
 """Hard bound on requests a sidecar holds (waiting ones are spool files); admission is by time."""
-LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
+
+SHARED_SETTINGS_FILE = Path(__file__).with_name("settings.json")
+"""What the gateway's config.ts reads too: boolean words, error texts, defaults and bounds of the
+variables both sides read (MAX_UPLOAD_MB, MAX_PAGES, LOG_LEVEL)."""
+SHARED: dict[str, Any] = json.loads(SHARED_SETTINGS_FILE.read_text(encoding="utf-8"))
+TRUE_WORDS: tuple[str, ...] = tuple(SHARED["booleans"]["true"])
+FALSE_WORDS: tuple[str, ...] = tuple(SHARED["booleans"]["false"])
+_MESSAGES: dict[str, str] = SHARED["messages"]
+_LOG_LEVEL: dict[str, Any] = SHARED["variables"]["LOG_LEVEL"]
+# The gateway's level words (and their aliases) -> the logging module's names.
+_PYTHON_LEVEL = {"error": "error", "warn": "warning", "info": "info", "debug": "debug"}
+LOG_LEVELS: dict[str, str] = {
+    word: _PYTHON_LEVEL[level]
+    for word, level in [*((c, c) for c in _LOG_LEVEL["choices"]), *_LOG_LEVEL["aliases"].items()]
+}
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _LANG_PART = re.compile(r"^[A-Za-z0-9_]+$")
@@ -70,17 +86,53 @@ class Settings:
     constructor, which raises SettingsError naming the variable)."""
 
 
+def _problem(problem: str, raw: str) -> str:
+    # The gateway's wording: "<VARIABLE> <problem> (got "<value>")".
+    return f"{problem} (got {json.dumps(raw, ensure_ascii=False)})"
+
+
 def int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    """A whole-number variable within [low, high]; `default` when unset; SettingsError naming it."""
+    """A whole-number variable within [low, high] (ASCII digits, as the gateway reads them); `default`
+    when unset; SettingsError naming it."""
     raw = env.get(name, "").strip()
     if raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"expected a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+    # Leading zeros aside, more than 18 digits is out of any range (and int() refuses 4300).
+    if re.fullmatch(r"[0-9]+", raw) and len(raw.lstrip("0")) <= 18 and low <= int(raw) <= high:
+        return int(raw)
+    message = _MESSAGES["whole_number"].replace("{min}", str(low)).replace("{max}", str(high))
+    raise SettingsError(name, _problem(message, env.get(name, "")))
+
+
+def shared_int_setting(env: Mapping[str, str], name: str) -> int:
+    """A whole-number variable the gateway reads too, with settings.json's default and bounds."""
+    spec = SHARED["variables"][name]
+    return int_setting(env, name, spec["default"], spec["min"], spec["max"])
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """`raw` as a boolean: true/false, 1/0, yes/no, on/off in any case (settings.json, the gateway's
+    words too); SettingsError naming `name` otherwise."""
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise SettingsError(name, _problem(_MESSAGES["boolean"], raw))
+
+
+def bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean variable (see parse_bool); `default` when unset or blank."""
+    raw = env.get(name, "")
+    return default if raw.strip() == "" else parse_bool(name, raw)
+
+
+def choice_setting(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of `choices` (any case); `default` when unset or blank; SettingsError naming it."""
+    raw = env.get(name, "")
+    value = raw.strip().lower() or default
+    if value not in choices:
+        raise SettingsError(name, _problem(_MESSAGES["choice"].replace("{choices}", ", ".join(choices)), raw))
     return value
 
 
@@ -111,11 +163,12 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
     if not _SERVICE_NAME.match(service):
         raise SettingsError("--service", f"expected a lowercase service name, got {service!r}")
 
-    raw_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
+    raw_level = env.get("LOG_LEVEL", "").strip().lower() or _LOG_LEVEL["default"]
     if raw_level not in LOG_LEVELS:
-        raise SettingsError("LOG_LEVEL", f"expected one of debug, info, warn, error; got {raw_level!r}")
+        choices = _MESSAGES["choice"].replace("{choices}", ", ".join(_LOG_LEVEL["choices"]))
+        raise SettingsError("LOG_LEVEL", _problem(choices, env.get("LOG_LEVEL", "")))
 
-    max_upload_mb = _positive_int(env, "MAX_UPLOAD_MB", 100, 100_000)
+    max_upload_mb = shared_int_setting(env, "MAX_UPLOAD_MB")
 
     queue_var = f"{service.upper().replace('-', '_')}_MAX_QUEUE"
     if env.get(queue_var, "").strip():
@@ -146,7 +199,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
     return Settings(
         service=service,
         log_level=LOG_LEVELS[raw_level],
-        max_pages=_positive_int(env, "MAX_PAGES", 200, 100_000),
+        max_pages=shared_int_setting(env, "MAX_PAGES"),
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         ocr_threads=_positive_int(env, "OCR_THREADS", usable_cpus(), 1024),
         max_queue=max_queue,

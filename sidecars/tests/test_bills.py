@@ -1,6 +1,6 @@
 """Dense bills: small narrow figures in ruled tables (issue 13, docs/ACCURACY.md "Dense bills"). The
-rules are erased before Tesseract reads the page (tesseract.erase_rules); the figures beside them must
-all be read."""
+rules are erased before Tesseract reads the page (page_cleanup.erase_rules); the figures beside them
+must all be read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mdso_sidecar.engines.tesseract import erase_rules
+from mdso_sidecar.engines.page_cleanup import erase_rules
 from mdso_sidecar.pipeline import Pipeline
 
 from .test_pipeline import make_engine, run

@@ -31,9 +31,9 @@ from starlette.testclient import TestClient
 from mdso_sidecar.engines.base import EngineOptions, PageText
 from mdso_sidecar.engines.tesseract import TesseractEngine
 from mdso_sidecar.errors import CorruptDocument, ModelAnswerInvalid, StorageFull, scrub, scrub_value
-from mdso_sidecar.intake import SpoolDir, SpoolWriter
 from mdso_sidecar.server import Sidecar
 from mdso_sidecar.settings import load_settings
+from mdso_sidecar.spool import SpoolDir, SpoolWriter
 
 from .conftest import FIXTURES, REPO, SIDECARS, text_page
 
@@ -450,10 +450,10 @@ _FULL_TMPFS_SCRIPT = """
 import json, sys
 from starlette.testclient import TestClient
 from mdso_sidecar.engines.tesseract import TesseractEngine
-from mdso_sidecar.intake import SpoolDir
 from mdso_sidecar.log import configure_logging
 from mdso_sidecar.server import Sidecar
 from mdso_sidecar.settings import load_settings
+from mdso_sidecar.spool import SpoolDir
 
 settings = load_settings("tesseract", {"SIDECAR_TMP_DIR": sys.argv[1], "LOG_LEVEL": "info"})
 configure_logging(settings.service, settings.log_level)

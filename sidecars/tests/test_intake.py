@@ -1,39 +1,20 @@
-"""Intake: types told from the bytes, limits, corrupt/encrypted documents, page rendering, page_range."""
+"""Intake: documents opened from their sniffed type, every page and frame, limits, corrupt and encrypted
+documents, page rendering."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import subprocess
-import sys
-import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from mdso_sidecar.errors import (
-    BadOption,
-    CorruptDocument,
-    EmptyFile,
-    EncryptedDocument,
-    FileTooLarge,
-    ImageTooLarge,
-    TooManyPages,
-    UnsupportedFileType,
-)
-from mdso_sidecar.intake import (
-    DocumentKind,
-    RenderPolicy,
-    SpoolDir,
-    SpoolWriter,
-    open_document,
-    select_pages,
-    sniff,
-)
-from mdso_sidecar.page_range import parse_page_range
+from mdso_sidecar.errors import CorruptDocument, EncryptedDocument, ImageTooLarge
+from mdso_sidecar.intake import RenderPolicy, open_document
+from mdso_sidecar.sniff import DocumentKind, sniff
 
 from .conftest import FIXTURES, text_page, write_tiff
 
@@ -188,54 +169,6 @@ def test_pdf_with_owner_password_only_opens(tmp_path: Path) -> None:
     assert open_path(path) == (DocumentKind.PDF, 1)
 
 
-def test_refused_types_named(tmp_path: Path) -> None:
-    archive = tmp_path / "a.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("devis.pdf", b"%PDF-1.4 not really")
-    cases = {
-        archive.read_bytes(): "ZIP archive",
-        b"<!DOCTYPE html><html><body>hi</body></html>": "HTML",
-        b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>": "SVG",
-        b"MZ\x90\x00\x03\x00\x00\x00" + bytes(100): "Windows executable",
-        b"\x7fELF\x02\x01\x01" + bytes(100): "ELF",
-        (FIXTURES / "Devis_test.zip").read_bytes(): "plain text",
-        bytes(range(256)) * 4: "unrecognised",
-    }
-    for data, expected in cases.items():
-        with pytest.raises(UnsupportedFileType) as caught:
-            sniff(data[:1024])
-        assert expected in caught.value.message
-        assert "PDF, PNG, JPEG" in caught.value.message
-        assert caught.value.status == 415
-
-
-def test_empty_file() -> None:
-    with pytest.raises(EmptyFile):
-        sniff((FIXTURES / "empty.pdf").read_bytes())
-
-
-def test_spool_writer_limits_and_early_refusal(tmp_path: Path) -> None:
-    spool = SpoolDir(tmp_path)
-    assert (spool.path.stat().st_mode & 0o777) == 0o700
-    path = spool.new_file_path()
-    writer = SpoolWriter(path, max_bytes=2048)
-    with pytest.raises(FileTooLarge):
-        writer.write(b"%PDF-1.7\n" + bytes(1500))
-        writer.write(bytes(1500))
-    writer.close()
-    path.unlink()
-    # A ZIP is refused after its first 1024 bytes, before the rest is read.
-    path = spool.new_file_path()
-    writer = SpoolWriter(path, max_bytes=10**9)
-    with pytest.raises(UnsupportedFileType):
-        writer.write(b"PK\x03\x04" + bytes(2000))
-    writer.close()
-    assert (path.stat().st_mode & 0o777) == 0o600
-    path.unlink()
-    spool.remove()
-    assert not spool.path.exists()
-
-
 def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -255,64 +188,3 @@ def test_decompression_bomb_refused_without_decoding(tmp_path: Path, side: int) 
     path.write_bytes(_png_header_only(side, side))
     with pytest.raises(ImageTooLarge):
         open_path(path)
-
-
-def test_page_range_parsing() -> None:
-    assert parse_page_range("1-3,7").resolve(10) == [1, 2, 3, 7]
-    assert parse_page_range("5-").resolve(7) == [5, 6, 7]
-    assert parse_page_range(" 2 , 1-2 ").resolve(2) == [1, 2]
-    for bad in ["", "0", "3-1", "a", "1-2-3", "1,,2", "-3"]:
-        with pytest.raises(BadOption):
-            parse_page_range(bad)
-    with pytest.raises(BadOption, match="has 2 pages"):
-        parse_page_range("1-3").resolve(2)
-    with pytest.raises(BadOption, match="has 2 pages"):
-        parse_page_range("3-").resolve(2)
-    # Numbers too long for int() (over 4300 digits) are past the end, not an internal error.
-    for huge in ["9" * 5000, "1-" + "9" * 5000, "99999999999"]:
-        with pytest.raises(BadOption, match="has 2 pages"):
-            parse_page_range(huge).resolve(2)
-    assert parse_page_range("0" * 5000 + "2").resolve(2) == [2]
-    assert parse_page_range(" 1 - 2 , 2 -  ").resolve(3) == [1, 2, 3]
-    # Runs of spaces that a backtracking pattern splits many ways: refused at once, whatever the length.
-    for adversarial in ["1-" + " " * 5000 + "x", "1" + " " * 5000 + "-" + " " * 5000 + "-", "1 2"]:
-        with pytest.raises(BadOption):
-            parse_page_range(adversarial)
-
-
-def test_too_many_pages() -> None:
-    assert select_pages(300, parse_page_range("1-5"), max_pages=200) == [1, 2, 3, 4, 5]
-    with pytest.raises(TooManyPages):
-        select_pages(201, None, max_pages=200)
-
-
-def test_spool_dir_removes_dirs_of_dead_sidecars(tmp_path: Path) -> None:
-    # A sidecar killed with SIGKILL leaves its spool dir (and the upload it was reading) behind:
-    # the next sidecar on the same base removes it, and leaves the dirs of running ones alone.
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
-    )
-    orphan = tmp_path / f"mdso-ocr-spool-{int(dead.stdout)}-abc"
-    orphan.mkdir()
-    (orphan / "x.upload").write_bytes(b"%PDF-")
-    living = tmp_path / f"mdso-ocr-spool-{os.getppid()}-def"
-    living.mkdir()
-    unrelated = tmp_path / "mdso-ocr-123456"  # the gateway's run dir has a similar name
-    unrelated.mkdir()
-    spool = SpoolDir(tmp_path)
-    try:
-        names = sorted(p.name for p in tmp_path.iterdir())
-        assert names == sorted([living.name, unrelated.name, spool.path.name])
-    finally:
-        spool.remove()
-
-
-def test_spool_dir_removed_by_a_temp_cleaner_is_made_again(tmp_path: Path) -> None:
-    spool = SpoolDir(tmp_path)
-    shutil.rmtree(spool.path)
-    path = spool.new_file_path()
-    writer = SpoolWriter(path, 1024)
-    writer.write(b"%PDF-1.4\n")
-    writer.close()
-    assert path.exists()
-    assert spool.path.stat().st_mode & 0o777 == 0o700

@@ -23,10 +23,10 @@ from mdso_sidecar.engines.marker import (
     split_pages,
 )
 from mdso_sidecar.errors import BadOption, GpuOutOfMemory, RequestCancelled
-from mdso_sidecar.intake import DocumentKind
 from mdso_sidecar.page_range import parse_page_range
 from mdso_sidecar.pipeline import JobControl, Pipeline
 from mdso_sidecar.settings import SettingsError, load_settings
+from mdso_sidecar.sniff import DocumentKind
 
 from .conftest import Sidecar, text_page, write_tiff
 

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from mdso_sidecar.errors import BadOption
-from mdso_sidecar.intake import DocumentKind, ImageDocument, RenderPolicy, TextLayer, text_layer_of
+from mdso_sidecar.intake import ImageDocument, RenderPolicy, TextLayer, text_layer_of
 from mdso_sidecar.pipeline import Pipeline
+from mdso_sidecar.sniff import DocumentKind
 
 from .conftest import text_page
 from .test_pipeline import make_engine, run

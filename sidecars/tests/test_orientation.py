@@ -102,10 +102,12 @@ def test_document_fed_upside_down_is_read_once_a_page_after_the_first(tmp_path: 
     reads = 0
 
     class Counting(_CountingOsd):
-        def _read(self, page: Image.Image, options: EngineOptions, judge: bool = True) -> tuple[str, bool]:
+        def _read(
+            self, page: Image.Image, options: EngineOptions, judge: bool = True, photo: bool = False
+        ) -> tuple[str, bool]:
             nonlocal reads
             reads += 1
-            return super()._read(page, options, judge)
+            return super()._read(page, options, judge, photo)
 
     engine = make_engine(Counting, OCR_THREADS="1")
     assert isinstance(engine, Counting)

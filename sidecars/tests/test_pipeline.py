@@ -22,10 +22,10 @@ from mdso_sidecar.errors import (
     NoPageRead,
     RequestCancelled,
 )
-from mdso_sidecar.intake import DocumentKind, sniff
 from mdso_sidecar.page_range import parse_page_range
 from mdso_sidecar.pipeline import JobControl, OcrResult, Pipeline
 from mdso_sidecar.settings import load_settings
+from mdso_sidecar.sniff import DocumentKind, sniff
 
 from .conftest import EXPECTED, FIXTURES, text_page, write_tiff
 

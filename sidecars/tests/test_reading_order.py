@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from mdso_sidecar.engines.reading_order import Line, page_skew, rows_text
-from mdso_sidecar.engines.tesseract import _word_text
+from mdso_sidecar.engines.tesseract_reading import word_text
 from mdso_sidecar.errors import BadOption
 from mdso_sidecar.pipeline import Pipeline
 
@@ -132,8 +132,8 @@ def test_spaces_dropped_inside_numbers_come_back() -> None:
     # "1 150,00" read as one word: the gap after the 1 is a space's width (0.6 of the height).
     merged = _word(("1", 10, 16), ("1", 34, 40), ("5", 46, 62), ("0", 68, 84), (",", 88, 92), ("0", 98, 114),
                    ("0", 120, 136))
-    assert _word_text(merged) == "1 150,00"
-    assert _word_text(_word(("5", 0, 16), (",", 20, 24), ("5", 30, 46), ("%", 64, 88))) == "5,5 %"
+    assert word_text(merged) == "1 150,00"
+    assert word_text(_word(("5", 0, 16), (",", 20, 24), ("5", 30, 46), ("%", 64, 88))) == "5,5 %"
     # Ordinary gaps stay: a SIRET group, a date, and letters however loosely set.
-    assert _word_text(_word(("7", 0, 16), ("5", 22, 38), ("0", 44, 60), ("1", 66, 72))) == "7501"
-    assert _word_text(_word(("T", 0, 16), ("T", 40, 56), ("C", 80, 96))) == "TTC"
+    assert word_text(_word(("7", 0, 16), ("5", 22, 38), ("0", 44, 60), ("1", 66, 72))) == "7501"
+    assert word_text(_word(("T", 0, 16), ("T", 40, 56), ("C", 80, 96))) == "TTC"

@@ -13,9 +13,10 @@ from PIL import Image
 from mdso_sidecar import intake
 from mdso_sidecar.engines.base import EngineOptions, PageText
 from mdso_sidecar.engines.tesseract import TesseractEngine
-from mdso_sidecar.intake import DocumentKind, RenderPolicy
+from mdso_sidecar.intake import RenderPolicy
 from mdso_sidecar.pipeline import JobControl, OcrResult, Pipeline
 from mdso_sidecar.settings import load_settings
+from mdso_sidecar.sniff import DocumentKind
 
 from .conftest import write_tiff
 

@@ -525,8 +525,9 @@ describe('deployment files', () => {
   });
 
   it('each image built (plain build, documented BASE_IMAGEs, compose targets) has what its CMD, HEALTHCHECK and scripts run', () => {
-    // The sidecars' interpreter: config.ts takes <root>/.venv/bin/python when it exists.
-    assert.ok(read('gateway', 'src', 'config.ts').includes("path.join(root, '.venv', 'bin', 'python')"), 'config.ts no longer defaults to .venv/bin/python');
+    // The sidecars' interpreter: the gateway takes <root>/.venv/bin/python when it exists.
+    const finders = [read('gateway', 'src', 'config.ts'), read('gateway', 'src', 'primary', 'sidecar-supervisor.ts')];
+    assert.ok(finders.some((src) => src.includes("'.venv', 'bin', 'python'")), 'the gateway no longer defaults to .venv/bin/python');
     const seen = new Set<string>();
     for (const b of builds(instructions)) {
       const c = stageContents(instructions, b.target, b.args);
@@ -642,8 +643,6 @@ describe('deployment files', () => {
       .filter((l) => !l.trim().startsWith('#'))
       .join('\n');
     for (const directive of [
-      'client_max_body_size 100M;',
-      'proxy_read_timeout 300s;',
       'proxy_request_buffering off;',
       'X-Forwarded-For $proxy_add_x_forwarded_for;',
       'X-Forwarded-Proto $scheme;',
@@ -652,6 +651,9 @@ describe('deployment files', () => {
     ]) {
       assert.ok(active.includes(directive), `nginx.conf lacks ${directive}`);
     }
+    // nginx's limits sit above the gateway's (MAX_UPLOAD_MB 100, TIMEOUT 300 s): the gateway answers first.
+    assert.ok(Number(/client_max_body_size (\d+)M;/.exec(active)?.[1]) >= 100, 'client_max_body_size below MAX_UPLOAD_MB');
+    assert.ok(Number(/proxy_read_timeout (\d+)s;/.exec(active)?.[1]) > 300, 'proxy_read_timeout not above TIMEOUT');
     assert.match(conf, /#\s*ssl_certificate\s+\S+/);
     const upstream = /server\s+(\w+):(\d+);/.exec(active);
     const prod = compose('docker-compose.prod.yml');

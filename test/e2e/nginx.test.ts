@@ -7,9 +7,8 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApiError, BadRequest, FileTooLarge, GatewayTimeout, RouteNotFound, ServiceUnavailable, UploadTimeout, errorBody } from '../../gateway/src/api/errors.js';
 import { loadConfig } from '../../gateway/src/config.js';
-import { ApiError, BadRequest, FileTooLarge, GatewayTimeout, RouteNotFound, ServiceUnavailable, UploadTimeout } from '../../gateway/src/errors.js';
-import { errorBody } from '../../gateway/src/worker/error-handler.js';
 import { API_KEY, ROOT, type Gateway, fixture, freePort, ocrForm, startGateway, waitFor } from '../helpers/gateway.js';
 import { NGINX_CONF, type Nginx, directiveValues, nginxBinary, nginxTimeMs, rewriteSite, startNginx } from '../helpers/nginx.js';
 

@@ -13,7 +13,6 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { loadConfig } from '../../gateway/src/config.js';
 import {
   ApiError,
   BadOption,
@@ -26,9 +25,10 @@ import {
   ServiceUnavailable,
   Unauthorized,
   UploadTimeout,
-} from '../../gateway/src/errors.js';
-import { OCR_OPTIONS, parseOcrOptions } from '../../gateway/src/worker/ocr-options.js';
-import { buildOpenApi } from '../../gateway/src/worker/openapi.js';
+} from '../../gateway/src/api/errors.js';
+import { OCR_OPTIONS, parseOcrOptions } from '../../gateway/src/api/ocr-options.js';
+import { buildOpenApi } from '../../gateway/src/api/openapi.js';
+import { loadConfig } from '../../gateway/src/config.js';
 import { API_KEY, type Gateway, ROOT, fixture, ocrForm, startGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);

@@ -1,8 +1,27 @@
 // Configuration: defaults for a bare machine, the original variables' meaning, one-line errors;
 // named API keys (API_KEYS) and the proxies trusted for the client's address (TRUST_PROXY).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../gateway/src/config.js';
+import { ConfigError, SHARED, SHARED_SETTINGS_FILE, loadConfig } from '../../gateway/src/config.js';
+import { projectRoot } from '../../gateway/src/paths.js';
+
+/** The table sidecars/tests/test_settings.py feeds the sidecar's reader too. */
+const VALUES = JSON.parse(readFileSync(path.join(projectRoot(), 'test', 'fixtures', 'settings-values.json'), 'utf8')) as Record<
+  'true' | 'false' | 'invalid_boolean' | 'invalid_whole_number',
+  string[]
+>;
+
+/** Checks the one line loadConfig throws for `variable`: the sidecar's words after its "VARIABLE: ". */
+function configError(variable: string, problem: string, got: string): (err: unknown) => boolean {
+  const line = `Invalid configuration: ${variable} ${problem} (got ${JSON.stringify(got)})`;
+  return (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.message, line);
+    return true;
+  };
+}
 
 describe('loadConfig', () => {
   it('gives a bare machine the documented defaults', () => {
@@ -119,5 +138,83 @@ describe('loadConfig', () => {
 
   it('reads LOG_LEVEL case-insensitively and maps warning to warn', () => {
     assert.equal(loadConfig({ LOG_LEVEL: 'WARNING' }).logLevel, 'warn');
+  });
+});
+
+describe('settings shared with the sidecars (sidecars/mdso_sidecar/settings.json)', () => {
+  it('reads the file the sidecar reads', () => {
+    assert.equal(SHARED_SETTINGS_FILE, path.join(projectRoot(), 'sidecars', 'mdso_sidecar', 'settings.json'));
+    const file = JSON.parse(readFileSync(SHARED_SETTINGS_FILE, 'utf8')) as Record<string, unknown>;
+    delete file.about;
+    assert.deepEqual(SHARED, file);
+  });
+
+  it('reads a boolean as true from each of true, 1, yes, on in any case', () => {
+    for (const value of VALUES.true) assert.equal(loadConfig({ METRICS_PUBLIC: value }).metricsPublic, true, value);
+  });
+
+  it('reads a boolean as false from each of false, 0, no, off in any case', () => {
+    for (const value of VALUES.false) assert.equal(loadConfig({ METRICS_PUBLIC: value }).metricsPublic, false, value);
+  });
+
+  it("refuses any other boolean word with the sidecar's words", () => {
+    for (const value of VALUES.invalid_boolean) {
+      assert.throws(() => loadConfig({ METRICS_PUBLIC: value }), configError('METRICS_PUBLIC', SHARED.messages.boolean, value));
+    }
+    assert.equal(SHARED.messages.boolean, 'must be true or false (also 1/0, yes/no, on/off)');
+  });
+
+  it('reads TRUST_PROXY off as false and refuses on like true', () => {
+    assert.equal(loadConfig({ TRUST_PROXY: 'OFF' }).trustProxy, false);
+    assert.throws(() => loadConfig({ TRUST_PROXY: 'on' }), /TRUST_PROXY must name the proxies/);
+    assert.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1);
+  });
+
+  for (const name of ['MAX_UPLOAD_MB', 'MAX_PAGES'] as const) {
+    const { min, max, default: fallback } = SHARED.variables[name];
+    const read = (value: string | undefined): number => {
+      const c = loadConfig(value === undefined ? {} : { [name]: value });
+      return name === 'MAX_PAGES' ? c.maxPages : c.maxUploadBytes / 1024 / 1024;
+    };
+    it(`bounds ${name} to ${min}..${max} (default ${fallback}), the sidecar's bounds`, () => {
+      assert.equal(read(undefined), fallback);
+      assert.equal(read(String(min)), min);
+      assert.equal(read(` ${max} `), max);
+      const problem = SHARED.messages.whole_number.replace('{min}', String(min)).replace('{max}', String(max));
+      assert.equal(read(`${'0'.repeat(30)}${min}`), min);
+      for (const value of [String(min - 1), String(max + 1), '9'.repeat(5000), ...VALUES.invalid_whole_number]) {
+        assert.throws(() => read(value), configError(name, problem, value), value);
+      }
+    });
+  }
+
+  it('reads LOG_LEVEL from its words and their aliases, in any case, and refuses others', () => {
+    const level = SHARED.variables.LOG_LEVEL;
+    assert.equal(loadConfig({}).logLevel, level.default);
+    for (const choice of level.choices) assert.equal(loadConfig({ LOG_LEVEL: choice.toUpperCase() }).logLevel, choice);
+    for (const [alias, meaning] of Object.entries(level.aliases)) assert.equal(loadConfig({ LOG_LEVEL: alias }).logLevel, meaning);
+    const problem = SHARED.messages.choice.replace('{choices}', level.choices.join(', '));
+    assert.throws(() => loadConfig({ LOG_LEVEL: 'verbose' }), configError('LOG_LEVEL', problem, 'verbose'));
+  });
+});
+
+describe('loadConfig only validates', () => {
+  it('leaves finding an interpreter to the supervisor, keeping what PYTHON and <SERVICE>_PYTHON say', () => {
+    const bare = loadConfig({ ENABLED_SERVICES: 'tesseract,marker' });
+    assert.equal(bare.python, '');
+    assert.deepEqual(
+      bare.services.map((s) => s.python),
+      [undefined, undefined],
+    );
+    const set = loadConfig({ ENABLED_SERVICES: 'tesseract,marker', PYTHON: ' /opt/py/bin/python ', MARKER_PYTHON: '/opt/marker/bin/python' });
+    assert.equal(set.python, '/opt/py/bin/python');
+    assert.deepEqual(
+      set.services.map((s) => s.python),
+      [undefined, '/opt/marker/bin/python'],
+    );
+  });
+
+  it('has no apiKeyGenerated (the generated key is named "generated")', () => {
+    assert.equal('apiKeyGenerated' in loadConfig({}), false);
   });
 });

@@ -1,7 +1,7 @@
 // The original /health `gpu` figure, built from several sidecars that may share a GPU.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SidecarStatus } from '../../gateway/src/snapshot.js';
+import type { SidecarStatus } from '../../gateway/src/ipc/health-snapshot.js';
 import { aggregateGpu } from '../../gateway/src/worker/status-routes.js';
 
 const sidecar = (gpu: SidecarStatus['gpu']): SidecarStatus => ({

@@ -1,8 +1,8 @@
 // Query options of POST /ocr: the per-page flag, page ranges, languages, and clear 400s.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BadOption } from '../../gateway/src/errors.js';
-import { normalizePageRange, parseOcrOptions } from '../../gateway/src/worker/ocr-options.js';
+import { BadOption } from '../../gateway/src/api/errors.js';
+import { normalizePageRange, parseOcrOptions } from '../../gateway/src/api/ocr-options.js';
 
 describe('parseOcrOptions', () => {
   it('reads pages=true as the per-page flag', () => {

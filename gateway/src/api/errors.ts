@@ -1,5 +1,7 @@
 // The gateway's error hierarchy: each class carries its HTTP status and stable type name, so the
-// HTTP layer maps errors to answers in one place (worker/error-handler.ts).
+// HTTP layer maps errors to answers in one place (worker/error-handler.ts). With the error body's
+// shape and the error types a sidecar relays, which the API description (openapi.ts) lists.
+import type { ErrorBody } from './schemas.js';
 
 export type ErrorDetails = Record<string, unknown>;
 
@@ -14,6 +16,12 @@ export class ApiError extends Error {
     super(message);
     this.details = details;
   }
+}
+
+/** The JSON answer of an error (its shape is documented in /openapi.json as `Error`). */
+export function errorBody(err: ApiError): ErrorBody {
+  // `detail` is what the existing client (FastAPI-era) reads for 401/404; `error` the original body.
+  return { error: err.message, type: err.type, details: err.details, detail: err.message };
 }
 
 export class Unauthorized extends ApiError {
@@ -81,15 +89,6 @@ export class GatewayTimeout extends ApiError {
       timeout_s: timeoutMs / 1000,
     });
   }
-}
-
-/**
- * `text` from a sidecar or the supervisor (a crash reason, an unavailable engine's message) as a
- * client may read it: absolute paths (the command line of a crashed sidecar, a weights folder) are
- * replaced; GET /health keeps the full text for operators. Linear: one character class, no nesting.
- */
-export function withoutServerPaths(text: string): string {
-  return text.replace(/(^|[\s'"(=,])\/[^\s'"(),;]+/g, '$1a server path (see GET /health)');
 }
 
 /** An error answer produced by a sidecar, relayed with its own status, type and details. */

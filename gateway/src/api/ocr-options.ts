@@ -1,7 +1,7 @@
 // Query options of POST /ocr/{service}. The gateway owns `pages` (per-page detail) and the page
 // range; every other option is forwarded to the sidecar, whose engine validates it (unknown option
 // or bad value → 400 naming it), so that each engine documents its own options in one place.
-import { BadOption } from '../errors.js';
+import { BadOption } from './errors.js';
 import type { ServiceName } from '../services.js';
 
 /** Between the pages in the answer's `text` (per-page text with `pages=true`). */

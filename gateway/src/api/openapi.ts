@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of the gateway, generated from the definitions the gateway itself uses:
-// answer shapes from api-schemas.ts (zod → JSON Schema), query options from ocr-options.ts, services
+// answer shapes from schemas.ts (zod → JSON Schema), query options from ocr-options.ts, services
 // from services.ts, error types and statuses from errors.ts. Built by the primary, once, when a
-// worker first asks for it (docs-routes.ts serves it at /openapi.json and renders it at /docs):
+// worker first asks for it (worker/docs-routes.ts serves it at /openapi.json and renders it at /docs):
 // the workers never load zod.
 import { z } from 'zod';
 import type { Config } from '../config.js';
@@ -17,7 +17,8 @@ import {
   ServiceUnavailable,
   Unauthorized,
   UploadTimeout,
-} from '../errors.js';
+  errorBody,
+} from './errors.js';
 import { KNOWN_SERVICES } from '../services.js';
 import {
   ErrorBodySchema,
@@ -29,15 +30,14 @@ import {
   ReadyzSchema,
   ServicesSchema,
   SidecarHealthSchema,
-} from './api-schemas.js';
-import { errorBody } from './error-handler.js';
+} from './schemas.js';
 import { OCR_OPTIONS, type OcrOptionDoc, PAGE_BREAK } from './ocr-options.js';
 
 type JsonObject = Record<string, unknown>;
 
 /**
  * The answer schemas as JSON Schema 2020-12 (what OpenAPI 3.1 uses), one per `.meta({ id })` of
- * api-schemas.ts, referring to each other through #/components/schemas/<id>.
+ * schemas.ts, referring to each other through #/components/schemas/<id>.
  */
 function componentSchemas(): Record<string, JsonObject> {
   const wanted = [OcrAnswerSchema, OcrPageSchema, ErrorBodySchema, HealthSchema, SidecarHealthSchema, GpuStatsSchema, ServicesSchema, LivezSchema, ReadyzSchema];
@@ -95,7 +95,7 @@ function errorResponses(gateway: readonly ApiError[], relayed: readonly RelayedE
   return out;
 }
 
-/** Errors of POST /ocr/{service} raised by the gateway itself (ocr-route.ts, ocr-options.ts, ocr-exchange.ts, error-handler.ts). */
+/** Errors of POST /ocr/{service} raised by the gateway itself (ocr-options.ts, worker/: ocr-route.ts, ocr-exchange.ts, error-handler.ts). */
 function ocrGatewayErrors(config: Config): ApiError[] {
   return [
     new BadRequest("No file received: send the document in a multipart part named 'file'."),

@@ -3,7 +3,7 @@
 // cannot drift; test/e2e/openapi.test.ts validates real answers against the document.
 import { z } from 'zod';
 import { KNOWN_SERVICES } from '../services.js';
-import { SIDECAR_STATES } from '../snapshot.js';
+import { SIDECAR_STATES } from '../ipc/health-snapshot.js';
 
 
 export const ServiceNameSchema = z.enum(KNOWN_SERVICES).meta({ description: 'An OCR service known to the gateway.' });

@@ -1,7 +1,7 @@
 // HealthPoller: polls every running sidecar's /health each HEALTH_POLL_MS, feeds the answers to the
 // supervisors (hang detection, GPU and queue figures) and publishes the combined snapshot.
 import { getSidecarHealth } from '../sidecar-client.js';
-import type { HealthSnapshot } from '../snapshot.js';
+import type { HealthSnapshot } from '../ipc/health-snapshot.js';
 import type { SidecarSupervisor } from './sidecar-supervisor.js';
 
 export class HealthPoller {

@@ -13,8 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { projectRoot } from './paths.js';
-import { type HealthSnapshot, SIDECAR_STATES } from './snapshot.js';
+import { type HealthSnapshot, SIDECAR_STATES } from '../ipc/health-snapshot.js';
+import { projectRoot } from '../paths.js';
 
 const GB = 1024 ** 3;
 

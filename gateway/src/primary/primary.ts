@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { PrimaryMetrics, buildInfo } from '../metrics.js';
-import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV } from '../snapshot.js';
+import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV } from '../ipc/messages.js';
 import { HealthPoller } from './health-poller.js';
+import { PrimaryMetrics, buildInfo } from './metrics.js';
 import { SidecarSupervisor } from './sidecar-supervisor.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -22,7 +22,6 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     // Only outside production (config refuses production without a key): the quickstart just works.
     const key = randomBytes(24).toString('base64url');
     config.apiKeys = [{ name: 'generated', key }];
-    config.apiKeyGenerated = true;
     workerEnv.API_KEY = key;
     process.stdout.write(`\nNo API_KEY is set: this run accepts the generated key\n\n    x-api-key: ${key}\n\nSet API_KEY in .env to choose your own.\n\n`);
   }
@@ -69,7 +68,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   let openapi: Promise<string> | null = null;
   const answer = (what: PrimaryQuestion): Promise<string> => {
     if (what === 'metrics') return metrics.text();
-    openapi ??= import('../worker/openapi.js')
+    openapi ??= import('../api/openapi.js')
       .then(({ buildOpenApi }) => JSON.stringify(buildOpenApi(config)))
       .catch((err: unknown) => {
         openapi = null;

@@ -2,6 +2,7 @@
 // restarts it with exponential backoff when it dies or hangs, and gives up (state `failed`) after
 // too many quick crashes. Its status feeds the health snapshot.
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -10,8 +11,9 @@ import { execa, type ResultPromise } from 'execa';
 import type { Config, ServiceSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { projectRoot } from '../paths.js';
+import { REGISTRY, type Registry } from '../services.js';
 import { getSidecarHealth, isOutOfDescriptors, isUnreachable, type SidecarHealth } from '../sidecar-client.js';
-import type { SidecarState, SidecarStatus } from '../snapshot.js';
+import type { SidecarState, SidecarStatus } from '../ipc/health-snapshot.js';
 
 type Subprocess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>;
 
@@ -20,6 +22,28 @@ const READY_POLL_MS = 200;
 const SIDECAR_EXIT_SOCKET_LOST = 3;
 const STOP_GRACE_MS = 10_000;
 const SETTLED: ReadonlySet<SidecarState> = new Set(['ready', 'unavailable', 'failed', 'stopped']);
+
+/**
+ * The interpreter a service's sidecar runs on: <SERVICE>_PYTHON; else the python of the venv the
+ * engine registry gives the service when that is not the main one and exists (marker's dependencies
+ * conflict with the others': .venv-marker); else PYTHON; else the main venv's python when it exists;
+ * else python3 on the PATH. Looked up at each start, so a venv created later is found.
+ */
+export function sidecarInterpreter(
+  service: ServiceSettings,
+  configured: string,
+  root = projectRoot(),
+  registry: Registry = REGISTRY,
+  exists: (file: string) => boolean = existsSync,
+): string {
+  if (service.python !== undefined) return service.python;
+  const venvPython = (venv: string): string => path.resolve(root, venv, 'bin', 'python');
+  const own = registry.services.find((s) => s.name === service.name)?.venv;
+  if (own !== undefined && own !== registry.python.venv && exists(venvPython(own))) return venvPython(own);
+  if (configured !== '') return configured;
+  const main = venvPython(registry.python.venv);
+  return exists(main) ? main : 'python3';
+}
 
 export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
   readonly name: ServiceSettings['name'];
@@ -154,7 +178,7 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
       if (value !== undefined && key !== 'API_KEY' && key !== 'API_KEYS' && !key.endsWith('_CUDA_VISIBLE_DEVICES')) env[key] = value;
     }
     Object.assign(env, {
-      PYTHONPATH: this.config.sidecarPath,
+      PYTHONPATH: path.join(projectRoot(), 'sidecars'),
       PYTHONUNBUFFERED: '1',
       LOG_LEVEL: this.config.logLevel,
       MAX_PAGES: String(this.config.maxPages),
@@ -195,7 +219,7 @@ export class SidecarSupervisor extends EventEmitter<{ change: [] }> {
 
   private launch(env: Record<string, string>): Subprocess {
     return execa(
-      this.settings.python,
+      sidecarInterpreter(this.settings, this.config.python),
       ['-m', 'mdso_sidecar', '--service', this.name, '--socket', this.socketPath],
       {
         env,

@@ -4,7 +4,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
-import { isWorkerToPrimary, type PrimaryQuestion, type PrimaryToWorker, WORKER_HEARTBEAT_MS } from '../snapshot.js';
+import { isWorkerToPrimary, type PrimaryQuestion, type PrimaryToWorker, WORKER_HEARTBEAT_MS } from '../ipc/messages.js';
 
 const QUICK_EXIT_MS = 5000;
 /** Measured with `npm run bench` (docs/BENCHMARKS.md): ~20 MB less per worker, 100 MB upload +35 MB. */

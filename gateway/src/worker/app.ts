@@ -32,7 +32,7 @@ export function createApp(
   // The access log's client address: X-Forwarded-For counts only from the proxies TRUST_PROXY names.
   app.set('trust proxy', config.trustProxy);
   app.use(requestContext(logger));
-  app.use(securityHeaders);
+  app.use(securityHeaders());
   app.use(accessLog());
   app.use(observeRequests(metrics));
 

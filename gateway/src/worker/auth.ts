@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { ApiKey } from '../config.js';
-import { Unauthorized } from '../errors.js';
+import { Unauthorized } from '../api/errors.js';
 import { contextOf } from './request-context.js';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();

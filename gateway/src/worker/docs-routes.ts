@@ -1,11 +1,11 @@
 // GET /openapi.json and /docs (+ its assets): open, they reveal no data. The document comes from the
-// primary (built there once, see openapi.ts) and is kept once fetched; /docs renders it with
+// primary (built there once, see api/openapi.ts) and is kept once fetched; /docs renders it with
 // swagger-ui-dist's static assets, read from node_modules (no CDN) when asked, not held in memory.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { NextFunction, Request, Response, Router } from 'express';
 import express from 'express';
-import { ServiceUnavailable } from '../errors.js';
+import { ServiceUnavailable } from '../api/errors.js';
 import type { PrimaryClient } from './primary-client.js';
 
 const DOCS_CSP =

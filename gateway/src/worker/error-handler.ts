@@ -1,15 +1,8 @@
 // The one place where errors become HTTP answers: {"error", "type", "details", "detail"} with the
 // error's status; unexpected errors are logged with their stack and answered without it.
 import type { NextFunction, Request, Response } from 'express';
-import { ApiError, RouteNotFound } from '../errors.js';
-import type { ErrorBody } from './api-schemas.js';
+import { ApiError, RouteNotFound, errorBody } from '../api/errors.js';
 import { contextOf } from './request-context.js';
-
-/** The JSON answer of an error (its shape is documented in /openapi.json as `Error`). */
-export function errorBody(err: ApiError): ErrorBody {
-  // `detail` is what the existing client (FastAPI-era) reads for 401/404; `error` the original body.
-  return { error: err.message, type: err.type, details: err.details, detail: err.message };
-}
 
 export function sendError(res: Response, err: ApiError): void {
   if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(err.retryAfter));
@@ -47,4 +40,13 @@ function toApiError(err: unknown): ApiError {
     })(err instanceof Error ? err.message : 'Bad request');
   }
   return new ApiError('Internal error; the request id identifies it in the gateway log.');
+}
+
+/**
+ * `text` from a sidecar or the supervisor (a crash reason, an unavailable engine's message) as a
+ * client may read it: absolute paths (the command line of a crashed sidecar, a weights folder) are
+ * replaced; GET /health keeps the full text for operators. Linear: one character class, no nesting.
+ */
+export function withoutServerPaths(text: string): string {
+  return text.replace(/(^|[\s'"(=,])\/[^\s'"(),;]+/g, '$1a server path (see GET /health)');
 }

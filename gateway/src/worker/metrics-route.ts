@@ -1,7 +1,7 @@
 // GET /metrics in a worker: asks the primary (over cluster IPC) for the metrics of every worker,
 // summed, plus the primary's sidecar gauges; and the middleware counting this worker's requests.
 import type { NextFunction, Request, Response } from 'express';
-import { ServiceUnavailable } from '../errors.js';
+import { ServiceUnavailable } from '../api/errors.js';
 import type { PrimaryClient } from './primary-client.js';
 import { contextOf } from './request-context.js';
 import { METRICS_CONTENT_TYPE, type WorkerMetrics } from './worker-metrics.js';

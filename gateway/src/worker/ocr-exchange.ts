@@ -1,8 +1,8 @@
 // OcrExchange: the life of one OCR request between a worker and a sidecar — the streamed POST, its
 // deadline, and why it was cut short (timeout, client gone, file too large, sidecar gone).
-import { ApiError, GatewayTimeout, ServiceUnavailable } from '../errors.js';
+import { ApiError, GatewayTimeout, ServiceUnavailable } from '../api/errors.js';
 import { isConnectionError, type SidecarAnswer } from '../sidecar-client.js';
-import type { OcrOptions } from './ocr-options.js';
+import type { OcrOptions } from '../api/ocr-options.js';
 
 export type AbortCause = 'timeout' | 'client-gone' | 'too-large' | 'slow-upload' | 'bad-form';
 

@@ -2,7 +2,6 @@
 // sidecar, and turns the sidecar's per-page answer into the public answer.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
-import type { Config } from '../config.js';
 import {
   ApiError,
   BadOption,
@@ -14,14 +13,14 @@ import {
   ServiceUnavailable,
   SidecarError,
   UploadTimeout,
-  withoutServerPaths,
-} from '../errors.js';
+} from '../api/errors.js';
+import { type OcrOptions, PAGE_BREAK, parseOcrOptions } from '../api/ocr-options.js';
+import type { OcrAnswer } from '../api/schemas.js';
+import type { Config } from '../config.js';
+import type { SidecarStatus } from '../ipc/health-snapshot.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
-import type { SidecarStatus } from '../snapshot.js';
-import type { OcrAnswer } from './api-schemas.js';
-import { sendError } from './error-handler.js';
+import { sendError, withoutServerPaths } from './error-handler.js';
 import { OcrExchange } from './ocr-exchange.js';
-import { type OcrOptions, PAGE_BREAK, parseOcrOptions } from './ocr-options.js';
 import { contextOf, forLog } from './request-context.js';
 import { SidecarStorage } from './sidecar-storage.js';
 import { watchUpload } from './upload-watch.js';

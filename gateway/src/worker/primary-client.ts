@@ -1,7 +1,7 @@
 // Questions a worker asks the primary over cluster IPC (GET /metrics: every worker's metrics summed
 // plus the sidecar gauges; GET /openapi.json: the document, built once by the primary), matched to
 // the primary's answers by id.
-import type { PrimaryQuestion, PrimaryToWorker, WorkerToPrimary } from '../snapshot.js';
+import type { PrimaryQuestion, PrimaryToWorker, WorkerToPrimary } from '../ipc/messages.js';
 
 const ANSWER_TIMEOUT_MS = 10_000;
 

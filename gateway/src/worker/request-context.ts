@@ -1,6 +1,8 @@
-// Per-request context: request id, logger and what the access log reports, kept on res.locals.
+// Per-request context: request id, logger and what the access log reports, kept on res.locals; the
+// headers every answer carries.
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import helmet from 'helmet';
 import type { Logger } from '../logger.js';
 
 export interface RequestContext {
@@ -67,12 +69,23 @@ export function accessLog() {
   };
 }
 
-/** Headers on every answer: no MIME sniffing, no framing, OCR results never cached. */
-export function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('X-Frame-Options', 'DENY');
-  res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Referrer-Policy', 'no-referrer');
-  next();
+/**
+ * Headers on every answer: helmet's (no MIME sniffing, no framing, no referrer, cross-origin
+ * isolation; /docs widens the Content-Security-Policy for its own page and assets), and OCR results
+ * never cached. Strict-Transport-Security is the TLS terminator's (docker/nginx.conf), not ours: the
+ * gateway speaks plain HTTP.
+ */
+export function securityHeaders(): RequestHandler[] {
+  return [
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      xFrameOptions: { action: 'deny' },
+      referrerPolicy: { policy: 'no-referrer' },
+      strictTransportSecurity: false,
+    }),
+    (_req: Request, res: Response, next: NextFunction): void => {
+      res.setHeader('Cache-Control', 'no-store');
+      next();
+    },
+  ];
 }

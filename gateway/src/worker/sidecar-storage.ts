@@ -4,8 +4,8 @@
 import { PassThrough } from 'node:stream';
 import type { Request } from 'express';
 import type multer from 'multer';
-import { FileTooLarge } from '../errors.js';
-import { parseRequestOptions } from './ocr-options.js';
+import { FileTooLarge } from '../api/errors.js';
+import { parseRequestOptions } from '../api/ocr-options.js';
 import { postToSidecar } from '../sidecar-client.js';
 import type { OcrExchange } from './ocr-exchange.js';
 

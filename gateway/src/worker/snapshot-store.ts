@@ -1,5 +1,5 @@
 // SnapshotStore: the worker's copy of the primary's latest health snapshot, answered from memory.
-import type { HealthSnapshot, SidecarStatus } from '../snapshot.js';
+import type { HealthSnapshot, SidecarStatus } from '../ipc/health-snapshot.js';
 
 export class SnapshotStore {
   private current: HealthSnapshot | null = null;

@@ -2,8 +2,8 @@
 // the worker's snapshot, in microseconds, even while the models are busy.
 import type { Request, Response } from 'express';
 import type { Config } from '../config.js';
-import type { GpuStats, SidecarStatus } from '../snapshot.js';
-import type { Health, Livez, Readyz, Services } from './api-schemas.js';
+import type { GpuStats, SidecarStatus } from '../ipc/health-snapshot.js';
+import type { Health, Livez, Readyz, Services } from '../api/schemas.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
 const round = (n: number): number => Math.round(n * 1000) / 1000;

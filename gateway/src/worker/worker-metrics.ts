@@ -1,8 +1,9 @@
 // One worker's metrics (prom-client) in a private registry. The primary's AggregatorRegistry
-// (metrics.ts) asks every worker over cluster IPC for its registry and sums them; listen() installs
-// prom-client's worker-side answer to that request. The workers' process metrics (prom-client's
-// default ones: CPU, memory, event-loop lag…) are named mdso_workers_…: summed over the workers as
-// their aggregator hints say (event-loop lag averaged, min/max kept), apart from the primary's own.
+// (primary/metrics.ts) asks every worker over cluster IPC for its registry and sums them; listen()
+// installs prom-client's worker-side answer to that request. The workers' process metrics
+// (prom-client's default ones: CPU, memory, event-loop lag…) are named mdso_workers_…: summed over
+// the workers as their aggregator hints say (event-loop lag averaged, min/max kept), apart from the
+// primary's own.
 //
 // Labels are bounded sets only: service (an enabled service's name, else ""), route (the express
 // route pattern, never the raw path), status code, page source. Never a request id, a file name or

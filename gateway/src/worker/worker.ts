@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeSidecarAgents } from '../sidecar-client.js';
-import { isPrimaryToWorker, WORKER_HEARTBEAT_MS, type WorkerToPrimary } from '../snapshot.js';
+import { isPrimaryToWorker, WORKER_HEARTBEAT_MS, type WorkerToPrimary } from '../ipc/messages.js';
 import { createApp } from './app.js';
 import { ConnectionGuard, connectionCap, openFileLimit } from './connections.js';
 import { PrimaryClient } from './primary-client.js';

@@ -3,8 +3,11 @@ services.json beside this file, the list of services that the gateway (KNOWN_SER
 requirement files scripts/bootstrap installs) and scripts/download-models read too.
 
 Entries are "module:Class" strings imported on first use, so a sidecar imports only its own engine
-module; engine modules still import heavy dependencies (torch, transformers, marker...) inside
-load(), never at module level, so that a missing package makes the service "unavailable", not a crash.
+module; engine modules still import heavy dependencies (torch, transformers, marker, tesserocr, OpenCV,
+NumPy...) inside load() or on the first page, never at module level, so that a missing package makes
+the service "unavailable", not a crash, and a sidecar carries only what its engine uses. Helpers that
+need one at module level (photo.py, page_cleanup.py, tesseract_reading.py) are imported the same way;
+tests/test_engines.py holds every other module of the package to this.
 """
 
 from __future__ import annotations

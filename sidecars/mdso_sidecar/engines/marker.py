@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadOption, EngineUnavailable, GpuOutOfMemory, SidecarError
-from ..intake import PDFIUM_LOCK, DocumentKind, RenderPolicy
+from ..intake import PDFIUM_LOCK, RenderPolicy
 from ..log import get_logger
-from ..settings import Settings, SettingsError
+from ..settings import Settings, bool_setting, parse_bool
+from ..sniff import DocumentKind
 from .base import DocumentJob, Engine, EngineOptions, PageText
 
 log = get_logger(__name__)
@@ -61,19 +62,6 @@ PAGE_SEPARATOR = "-" * 48
 # so memory stays bounded on long documents and a cancelled request stops between chunks. Cross-page
 # steps (tables continued on the next page) only see pages of the same chunk.
 CHUNK_PAGES = 8
-
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-
-
-def parse_bool(variable: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{variable}: expected true or false, got {raw!r}")
-
 
 def weights_dir(settings: Settings) -> Path:
     """marker's model cache (Surya's MODEL_CACHE_DIR) and font: $MODEL_DIR/marker."""
@@ -186,12 +174,7 @@ class MarkerEngine(Engine):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        try:
-            self.force_ocr = parse_bool("MARKER_FORCE_OCR", settings.env.get("MARKER_FORCE_OCR", "true"))
-        except ValueError:
-            raise SettingsError(
-                "MARKER_FORCE_OCR", f"expected true or false, got {settings.env['MARKER_FORCE_OCR']!r}"
-            ) from None
+        self.force_ocr = bool_setting(settings.env, "MARKER_FORCE_OCR", True)  # SettingsError when bad
         self.root = weights_dir(settings)
         self.version = _installed_version("marker-pdf")
         self._device = "cpu"

@@ -2,19 +2,23 @@
 
 Shared by the engines that have no page orientation step of their own (tesseract, rapidocr). rapidocr
 asks about every page before reading it; tesseract reads first and asks only about the pages whose
-reading does not prove them upright (tesseract.reads_upright). Needs osd.traineddata in the tessdata
-directory; without it pages are read as they come, with a warning.
+reading does not prove them upright (tesseract_reading.reads_upright). Needs osd.traineddata in the
+tessdata directory; without it pages are read as they come, with a warning. tesserocr is imported when
+the first page is asked about, not with this module (engines/__init__.py).
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
-from tesserocr import PSM, PyTessBaseAPI  # type: ignore[import-untyped]
 
 from ..log import get_logger
+
+if TYPE_CHECKING:
+    from tesserocr import PyTessBaseAPI  # type: ignore[import-untyped]
 
 log = get_logger(__name__)
 
@@ -90,5 +94,7 @@ class Orienter:
     def _api(self) -> PyTessBaseAPI:
         api: PyTessBaseAPI | None = getattr(self._local, "api", None)
         if api is None:
+            from tesserocr import PSM, PyTessBaseAPI  # noqa: PLC0415
+
             api = self._local.api = PyTessBaseAPI(path=str(self.tessdata), lang="osd", psm=PSM.OSD_ONLY)
         return api

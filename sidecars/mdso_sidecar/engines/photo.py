@@ -10,9 +10,9 @@ running off the frame) is only evenly lit, when its light falls off so far that 
 darker than the page's global threshold: Tesseract takes that paper for ink and drops the paragraphs
 on it. A page without either (a scan, a rendered PDF page, a screenshot) is returned unchanged.
 
-Measured on the eval's photos (docs/ACCURACY.md): numeric-token recall 0.792 -> 0.924, 0.770 -> 0.883
-and 0.738 -> 0.882 on three seeded corpora. Straightening without evening out the light is worse than
-nothing (recall 0.43-0.51): once the dark desk is gone, the shadow decides the threshold.
+Straightening without evening out the light is worse than nothing: once the dark desk is gone, the
+shadow decides the threshold. Figures: docs/ACCURACY.md, "This round's changes, each measured".
+Needs OpenCV and NumPy: engines/tesseract.py imports it on first use only.
 """
 
 from __future__ import annotations
@@ -58,15 +58,12 @@ LIGHT_MEDIAN = 21
 # background light of a paper's level (at least PAPER_LIGHT_MIN of the brightest paper's) yet below the
 # page's Otsu threshold, the single threshold Tesseract binarises with, so that this paper and the
 # text on it turn into one black mass that page segmentation drops as a picture; and shaded the way
-# light falls off, its outline soft (SHADE_EDGE_MAX). Measured on the quarter-size light: real camera
-# photos of typewritten pages with vignetting or a shaded side 0.09-0.24 (paragraphs lost, 33-93 % of
-# the text read); scans, faxes, born-digital and rotated pages of the eval and the client fixtures
-# 0.000-0.001.
+# light falls off, its outline soft (SHADE_EDGE_MAX). Figures: docs/ACCURACY.md, "After this round:
+# shaded paper evened out".
 SHADED_PAPER_MIN = 0.01
 # Median steepness of the light on a shaded region's outline, in grey levels per pixel of the
 # quarter-size copy, up to which the region is shade; steeper, it is a printed fill (a grey header band
-# with white text, which dividing by its light would wash out). Measured: the real photos' shade
-# 0.5-2.8, a receipt's edge against a darker desk 16, grey bands of a rendered page 40-70.
+# with white text, which dividing by its light would wash out). Figures: as SHADED_PAPER_MIN's.
 SHADE_EDGE_MAX = 8.0
 # Darker than this share of the brightest paper's light is not paper but a dark band, a desk or an
 # inverted page (white text on black): dividing it by its own light would wash its text out.

@@ -30,6 +30,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
     script: ClassVar[list[tuple[int, str, float]]] = []
     bodies: ClassVar[list[dict[str, Any]]] = []
     headers_seen: ClassVar[list[str]] = []
+    arrivals: ClassVar[list[float]] = []
 
     def log_message(self, *_args: Any) -> None:
         pass
@@ -46,6 +47,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         self._send(200, json.dumps({"object": "list", "data": [{"id": SERVED, "object": "model"}]}))
 
     def do_POST(self) -> None:
+        FakeOpenAI.arrivals.append(time.monotonic())
         length = int(self.headers["Content-Length"])
         FakeOpenAI.bodies.append(json.loads(self.rfile.read(length)))
         FakeOpenAI.headers_seen.append(self.headers.get("Authorization", ""))
@@ -62,7 +64,7 @@ def completion(text: str, finish: str = "stop") -> str:
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    FakeOpenAI.script, FakeOpenAI.bodies, FakeOpenAI.headers_seen = [], [], []
+    FakeOpenAI.script, FakeOpenAI.bodies, FakeOpenAI.headers_seen, FakeOpenAI.arrivals = [], [], [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -113,6 +115,33 @@ def test_server_error_is_retried(server: str, page: Image.Image) -> None:
     FakeOpenAI.script += [(500, "{}", 0), (503, "{}", 0), (200, completion("fine"), 0)]
     assert engine.recognize_page(page, {}).text == "fine"
     assert len(FakeOpenAI.bodies) == 3
+
+
+def test_busy_server_is_retried_with_doubling_delays(server: str, page: Image.Image) -> None:
+    engine = nanonets(server)
+    assert isinstance(engine.backend, OpenAIBackend)
+    engine.backend.backoff_s = 0.2
+    FakeOpenAI.script += [(429, "{}", 0), (503, "{}", 0), (200, completion("fine"), 0)]
+    assert engine.recognize_page(page, {}).text == "fine"
+    first, second, third = FakeOpenAI.arrivals
+    assert second - first >= 0.2 and third - second >= 0.4
+
+
+def test_refused_page_is_not_retried(server: str, page: Image.Image) -> None:
+    engine = nanonets(server, NANONETS_ENDPOINT_RETRIES="3")
+    FakeOpenAI.script += [(400, '{"error": "too many tokens"}', 0), (200, completion("never"), 0)]
+    with pytest.raises(ModelAnswerInvalid, match="refused the page: HTTP 400") as caught:
+        engine.recognize_page(page, {})
+    assert caught.value.details == {"status": 400}
+    assert len(FakeOpenAI.bodies) == 1
+
+
+def test_no_retries_means_one_call(server: str, page: Image.Image) -> None:
+    engine = nanonets(server, NANONETS_ENDPOINT_RETRIES="0")
+    FakeOpenAI.script += [(502, "{}", 0), (200, completion("never"), 0)]
+    with pytest.raises(ModelEndpointUnavailable, match=r"failed 1 time\(s\) \(last: HTTP 502\)"):
+        engine.recognize_page(page, {})
+    assert len(FakeOpenAI.bodies) == 1
 
 
 def test_endpoint_down_fails_the_request(server: str, page: Image.Image) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...models import model_setting
-from ...settings import Settings, SettingsError, int_setting
+from ...settings import Settings, SettingsError, choice_setting, int_setting
 from .profile import VlmProfile
 
 REQUIREMENTS = "sidecars/requirements-vlm.txt"
@@ -43,13 +43,6 @@ class VlmSettings:
     fallback: str
 
 
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in choices:
-        raise SettingsError(name, f"expected one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
 def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -67,7 +60,7 @@ def read_vlm_settings(settings: Settings, profile: VlmProfile) -> VlmSettings:
     env = settings.env
     prefix = profile.service.upper()
     model = model_setting(settings, profile.default_model, profile.known_models)
-    backend = _choice(env, f"{prefix}_BACKEND", BACKENDS, "transformers")
+    backend = choice_setting(env, f"{prefix}_BACKEND", BACKENDS, "transformers")
     endpoint = env.get(f"{prefix}_ENDPOINT", "").strip().rstrip("/") or None
     if backend == "openai":
         if endpoint is None:
@@ -95,7 +88,7 @@ def read_vlm_settings(settings: Settings, profile: VlmProfile) -> VlmSettings:
             env, f"{prefix}_MAX_ATTEMPTS", len(profile.temperatures), 1, len(profile.temperatures)
         ),
         gpu_memory_fraction=_float(env, f"{prefix}_GPU_MEMORY_FRACTION", 0.0, 1.0),
-        device=_choice(env, f"{prefix}_DEVICE", DEVICES, "auto"),
-        attention=_choice(env, f"{prefix}_ATTENTION", ATTENTIONS, "auto"),
-        fallback=_choice(env, f"{prefix}_FALLBACK", FALLBACKS, profile.fallback or "none"),
+        device=choice_setting(env, f"{prefix}_DEVICE", DEVICES, "auto"),
+        attention=choice_setting(env, f"{prefix}_ATTENTION", ATTENTIONS, "auto"),
+        fallback=choice_setting(env, f"{prefix}_FALLBACK", FALLBACKS, profile.fallback or "none"),
     )

@@ -1,6 +1,7 @@
 """Remote backend: an OpenAI-compatible chat-completions server (vLLM's `vllm serve`), same prompts as
-in-process. The page goes as a PNG data URL; connection errors, timeouts and 5xx answers are retried
-with exponential backoff, then fail the request (503): every other page would fail the same way.
+in-process. The page goes as a PNG data URL; connection errors, timeouts, 5xx and 429 answers are
+retried with exponential backoff (tenacity), then fail the request (503): every other page would fail
+the same way.
 
 Start-up: load() asks GET {endpoint}/models. A server that answers but does not serve the configured
 model makes the service unavailable (configuration error). A server that does not answer yet (vLLM
@@ -13,7 +14,6 @@ from __future__ import annotations
 import base64
 import importlib
 import io
-import time
 from typing import Any
 
 from ...errors import EngineUnavailable, ModelAnswerInvalid, ModelEndpointUnavailable
@@ -32,6 +32,10 @@ def image_data_url(request: ChatRequest) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+class _RetryableFailure(Exception):
+    """A call that failed in a way the next one may not (the server is down, busy or slow)."""
+
+
 class OpenAIBackend(Backend):
     concurrent = True
     backoff_s = 0.5
@@ -43,6 +47,7 @@ class OpenAIBackend(Backend):
         self.endpoint = settings.endpoint
         self._client: Any = None
         self._httpx: Any = None
+        self._tenacity: Any = None
 
     def describe(self) -> str:
         return f"openai endpoint {self.endpoint}, model {self.settings.served_model}"
@@ -53,9 +58,10 @@ class OpenAIBackend(Backend):
     def load(self) -> None:
         try:
             httpx: Any = importlib.import_module("httpx")
-        except ImportError:
+            self._tenacity = importlib.import_module("tenacity")
+        except ImportError as exc:
             raise EngineUnavailable(
-                f"the Python package httpx is not installed; install the VLM requirements: "
+                f"the Python package {exc.name or exc} is not installed; install the VLM requirements: "
                 f".venv/bin/pip install -r {REQUIREMENTS}"
             ) from None
         self._httpx = httpx
@@ -111,37 +117,46 @@ class OpenAIBackend(Backend):
         }
 
     def generate(self, request: ChatRequest) -> Generation:
-        httpx = self._httpx
         url = f"{self.endpoint}/chat/completions"
         body = self.payload(request)
         attempts = self.settings.endpoint_retries + 1
-        problem = ""
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._client.post(url, json=body)
-            except httpx.TimeoutException:
-                problem = f"no answer within {self.settings.request_timeout_s:g} s"
-                continue
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code >= 500 or response.status_code == 429:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code != 200:
-                raise ModelAnswerInvalid(
-                    f"the model endpoint {url} refused the page: HTTP {response.status_code} "
-                    f"{response.text[:300]}",
-                    {"status": response.status_code},
-                )
-            return _parse_completion(response, url)
-        raise ModelEndpointUnavailable(
-            f"the model endpoint {url} failed {attempts} time(s) (last: {problem}); check that the "
-            "server is up and reachable from the sidecar",
-            {"endpoint": self.endpoint, "attempts": attempts},
+        tenacity = self._tenacity
+        # Read at each call: tests shorten backoff_s on the instance.
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_s, exp_base=2),
+            retry=tenacity.retry_if_exception_type(_RetryableFailure),
+            reraise=True,
         )
+        try:
+            response = retrying(self._post, url, body)
+        except _RetryableFailure as last:
+            raise ModelEndpointUnavailable(
+                f"the model endpoint {url} failed {attempts} time(s) (last: {last}); check that the "
+                "server is up and reachable from the sidecar",
+                {"endpoint": self.endpoint, "attempts": attempts},
+            ) from None
+        return _parse_completion(response, url)
+
+    def _post(self, url: str, body: dict[str, Any]) -> Any:
+        """One call: the 200 answer; _RetryableFailure saying what failed, or ModelAnswerInvalid for
+        an answer that another try would not change (4xx other than 429)."""
+        httpx = self._httpx
+        try:
+            response = self._client.post(url, json=body)
+        except httpx.TimeoutException:
+            raise _RetryableFailure(f"no answer within {self.settings.request_timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise _RetryableFailure(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _RetryableFailure(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise ModelAnswerInvalid(
+                f"the model endpoint {url} refused the page: HTTP {response.status_code} "
+                f"{response.text[:300]}",
+                {"status": response.status_code},
+            )
+        return response
 
 
 def _parse_completion(response: Any, url: str) -> Generation:

@@ -18,8 +18,8 @@ from ...errors import BadOption, EngineUnavailable, GpuOutOfMemory, ModelAnswerI
 from ...log import get_logger
 from ...models import require_weights
 from ...settings import Settings
+from .. import engine_class
 from ..base import Engine, EngineOptions, PageText
-from ..tesseract import TesseractEngine
 from .backend import Backend, BackendOutOfMemory, ChatRequest
 from .config import read_vlm_settings
 from .openai_backend import OpenAIBackend
@@ -187,12 +187,13 @@ class VlmEngine(Engine):
         )
 
     def _fallback_reader(self) -> Engine | None:
-        """The fallback engine, loaded on first use (most pages never need it)."""
+        """The fallback engine (the service <SERVICE>_FALLBACK names), imported and loaded on first use:
+        most pages never need it, so a VLM sidecar does not import tesserocr until one does."""
         if self.vlm.fallback == "none":
             return None
         with self._fallback_lock:
             if self._fallback is None and self._fallback_error is None:
-                reader = TesseractEngine(self.settings)
+                reader = engine_class(self.vlm.fallback)(self.settings)
                 try:
                     reader.load()
                 except EngineUnavailable as exc:

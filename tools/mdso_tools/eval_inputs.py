@@ -6,24 +6,28 @@ TIFF) and mixed PDFs (some pages with their text layer, others scanned images); 
 the photo quotes again the way real captures come (shadows, EXIF turns, small text: see its section);
 `bill` is a dense two-page energy or telecom bill in small narrow type, ruled tables, scanned at 300 dpi.
 
-Seeded: every run builds the same bytes. Runs in the bench venv (.venv-bench: fpdf2, pypdfium2, Pillow).
-Shared pieces (money format, cities, work items, scanner noise) come from bench_inputs.py.
+Seeded: every run builds the same bytes. Runs in the bench venv (.venv-bench: fpdf2, pypdfium2, Pillow):
+  PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.eval_inputs [FOLDER] [--docs N] [--categories a,b]
+Shared pieces (money format, cities, work items, scanner noise) come from bench_inputs.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-import bench_inputs
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
-from bench_inputs import _add, _money
 from fpdf import FPDF
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+from mdso_tools import bench_inputs
+from mdso_tools.bench_inputs import _add, _money
 
 FONT_DIR = bench_inputs.find_font().parent
 CATEGORIES = ("digital", "scan", "rotated", "photo", "fax", "mixed", "phone", "bill")
@@ -105,13 +109,14 @@ class _Writer:
         self.pdf.add_page()
         self.pages.append([])
 
-    def line(self, y: float, cells: list[tuple[float, str, str]], size: float = 9, bold: bool = False) -> None:
-        """One text line at baseline y (mm): cells of (x, text, align 'L'|'R'); x is the right edge for 'R'."""
+    def line(self, y: float, cells: list[tuple[float, str, str]], size: float = 9,
+             bold: bool = False) -> None:
+        """One text line at baseline y (mm): cells of (x, text, align 'L'|'R'); x is the right edge for
+        'R'."""
         self.pdf.set_font("DejaVu", "B" if bold else "", size)
         for x, text, align in cells:
-            if align == "R":
-                x -= self.pdf.get_string_width(text)
-            self.pdf.text(x, y, text)
+            left = x - self.pdf.get_string_width(text) if align == "R" else x
+            self.pdf.text(left, y, text)
         self.pages[-1].append(" ".join(text for _, text, _ in cells))
 
 
@@ -150,15 +155,17 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 6
             w.line(y, [(w.LEFT, f"{rng.randint(2, 180)} {_STREETS[seed % len(_STREETS)]}, {cp} {city}", "L")])
             y += 4.5
+            domain = company.split()[0].lower().strip(chr(39)).replace(chr(39), "")
             w.line(y, [(w.LEFT, (f"Tél. 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
-                                f"{rng.randint(10, 99)} {rng.randint(10, 99)} - contact@{company.split()[0].lower().strip(chr(39)).replace(chr(39), '')}.fr"), "L")])
+                                f"{rng.randint(10, 99)} {rng.randint(10, 99)} - contact@{domain}.fr"), "L")])
             y += 4.5
             w.line(y, [(w.LEFT, f"SIRET : {siren[:3]} {siren[3:6]} {siren[6:]} {nic}", "L")])
             y += 4.5
             w.line(y, [(w.LEFT, f"N° TVA intracommunautaire : FR{tva_key}{siren}", "L")])
             y += 4.5
-            w.line(y, [(w.LEFT, (f"Qualification RGE Qualibat n° E-E{rng.randint(100000, 999999)}, valable jusqu'au "
-                                f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2026"), "L")])
+            w.line(y, [(w.LEFT, (f"Qualification RGE Qualibat n° E-E{rng.randint(100000, 999999)}, "
+                                f"valable jusqu'au {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2026"),
+                        "L")])
             y += 10
             w.line(y, [(110, "Client :", "L")], bold=True)
             y += 4.5
@@ -170,8 +177,8 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 10
             w.line(y, [(w.LEFT, f"{kind} N° {number}", "L")], size=12, bold=True)
             y += 5.5
-            w.line(y, [(w.LEFT, (f"Date : {date}   Validité : 3 mois   Début des travaux : {rng.randint(1, 28):02d}/"
-                                f"{rng.randint(1, 12):02d}/2025"), "L")])
+            w.line(y, [(w.LEFT, (f"Date : {date}   Validité : 3 mois   Début des travaux : "
+                                f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2025"), "L")])
             y += 9
         else:
             w.line(y, [(w.LEFT, f"{company} {form} - {kind} N° {number} du {date} (suite)", "L")], size=8)
@@ -204,15 +211,19 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             w.line(y, [(w.LEFT, _PAYMENT[seed % len(_PAYMENT)], "L")], size=8.5)
             y += 4.5
             w.line(y, [(w.LEFT, (f"IBAN FR76 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
-                                f"{rng.randint(1000, 9999)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
-                                f"{rng.randint(100, 999)}   BIC CCBPFRPPXXX"), "L")], size=8.5)
+                                f"{rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
+                                f"{rng.randint(1000, 9999)} {rng.randint(100, 999)}   BIC CCBPFRPPXXX"),
+                        "L")], size=8.5)
             y += 4.5
-            w.line(y, [(w.LEFT, "Bon pour accord, date et signature précédées de la mention « lu et approuvé ».", "L")], size=8.5)
+            w.line(y, [(w.LEFT, "Bon pour accord, date et signature précédées de la mention "
+                                "« lu et approuvé ».", "L")], size=8.5)
         # Footer: legal small print and the page number, kept by every reader.
-        w.line(283, [(w.LEFT, (f"{form} au capital de {rng.randint(2, 50) * 1000} € - RCS {city} {siren[:3]} {siren[3:6]} "
-                              f"{siren[6:]} - Code APE 4322B - Assurance décennale n° {rng.randint(100000, 999999)}"), "L")], size=7)
+        w.line(283, [(w.LEFT, (f"{form} au capital de {rng.randint(2, 50) * 1000} € - RCS {city} "
+                              f"{siren[:3]} {siren[3:6]} {siren[6:]} - Code APE 4322B - "
+                              f"Assurance décennale n° {rng.randint(100000, 999999)}"), "L")], size=7)
         w.line(289, [(w.RIGHT, f"Page {page}/{pages_total}", "R")], size=8)
-    return Quote(name=f"{kind.lower()}-{seed}", pdf=bytes(w.pdf.output()), pages=["\n".join(p) for p in w.pages])
+    return Quote(name=f"{kind.lower()}-{seed}", pdf=bytes(w.pdf.output()),
+                 pages=["\n".join(p) for p in w.pages])
 
 
 # -- degradations ----------------------------------------------------------------------------------
@@ -260,7 +271,8 @@ def photo(page: Image.Image, rng: random.Random) -> Image.Image:
     src = [(quad[0], quad[1]), (quad[2], quad[3]), (quad[4], quad[5]), (quad[6], quad[7])]
     dst = [(x0, y0), (x0 + page.size[0], y0), (x0 + page.size[0], y0 + page.size[1]), (x0, y0 + page.size[1])]
     coeffs = _perspective_coeffs(dst, src)
-    canvas = canvas.transform(canvas.size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC, fillcolor=80)
+    canvas = canvas.transform(canvas.size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC,
+                              fillcolor=80)
     canvas = canvas.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, fillcolor=80)
     # Uneven light: brightest off-centre (a lamp), darker towards the far corners; a smooth gradient.
     cx, cy = rng.randint(0, 76), rng.randint(0, 16)
@@ -278,7 +290,8 @@ def photo(page: Image.Image, rng: random.Random) -> Image.Image:
     return Image.merge("RGB", [lit, lit.point(lambda v: v * 96 // 100), warm])
 
 
-def _perspective_coeffs(dst: list[tuple[float, float]], src: list[tuple[float, float]]) -> list[float]:
+def _perspective_coeffs(dst: Sequence[tuple[float, float]],
+                        src: Sequence[tuple[float, float]]) -> list[float]:
     """The 8 coefficients PIL's PERSPECTIVE transform takes to map output points dst to input src."""
     rows: list[list[float]] = []
     rhs: list[float] = []
@@ -291,7 +304,7 @@ def _perspective_coeffs(dst: list[tuple[float, float]], src: list[tuple[float, f
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    m = [[*row, b[i]] for i, row in enumerate(a)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
         m[col], m[pivot] = m[pivot], m[col]
@@ -752,7 +765,7 @@ class _BillPage:
         self.pdf = pdf
         self.items: list[tuple[float, float, str]] = []
 
-    def text(self, x: float, y: float, text: str, size: float = 7, bold: bool = False, align: str = "L",
+    def text(self, x: float, y: float, text: str, *, size: float = 7, bold: bool = False, align: str = "L",
              colour: tuple[int, int, int] = (0, 0, 0), family: str = "DejaVu", stretch: float = 100) -> None:
         self.pdf.set_font(family, "B" if bold else "", size)
         self.pdf.set_stretching(stretch)
@@ -766,7 +779,7 @@ class _BillPage:
         self.pdf.set_fill_color(*fill)
         self.pdf.rect(x, y, w, h, style="F")
 
-    def rule(self, x0: float, y0: float, x1: float, y1: float | None = None, grey: int = 150,
+    def rule(self, x0: float, y0: float, x1: float, y1: float | None = None, *, grey: int = 150,
              width: float = 0.1) -> None:
         """A thin line from (x0, y0) to (x1, y1), horizontal when y1 is None."""
         self.pdf.set_draw_color(grey, grey, grey)
@@ -794,7 +807,7 @@ class BillStyle:
     stretch: float = 80
 
 
-def _table(p: _BillPage, y: float, columns: list[tuple[float, str, str]], rows: list[list[str]],
+def _table(p: _BillPage, y: float, columns: list[tuple[float, str, str]], rows: list[list[str]], *,
            head: tuple[int, int, int], x0: float, x1: float, style: BillStyle, size: float = 6.5,
            pitch: float = 3.4) -> float:
     """A table: a tinted header band, rows separated by thin rules (optionally every other one tinted,
@@ -874,7 +887,8 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
         for label in ("Consommation heures pleines", "Consommation heures creuses"):
             kwh = rng.randint(180, 2400)
             price = rng.uniform(0.16, 0.28)
-            lines.append((label, f"{start} - {end}", _grouped(kwh), _price4(price), round(kwh * price, 2), 20.0))
+            lines.append((label, f"{start} - {end}", _grouped(kwh), _price4(price), round(kwh * price, 2),
+                          20.0))
         hp_hc = sum(int(line[2].replace(" ", "")) for line in lines[1:])
         lines.append(("Accise sur l'électricité", f"{start} - {end}", _grouped(hp_hc), _price4(0.0225),
                       round(hp_hc * 0.0225, 2), 20.0))
@@ -915,24 +929,28 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     pdf.add_page()
     p = _BillPage(pdf)
     p.text(left, 16, f"{supplier} {form}", size=12, bold=True)
-    p.text(right, 16, "Facture " + ("de téléphonie" if telecom else "d'énergie"), size=10, bold=True, align="R")
+    p.text(right, 16, "Facture " + ("de téléphonie" if telecom else "d'énergie"), size=10, bold=True,
+           align="R")
     p.text(left, 21, f"Fournisseur d'{trade}" if not telecom else f"Opérateur de {trade}", size=7)
     y = 29.0
     for x, title in zip(cols, ("Votre fournisseur", "Vos références", "Votre facture"), strict=True):
         p.band(x, y - 3.0, 58, 4.2, head)
         p.text(x + 1, y, title, size=7.5, bold=True)
     # The bill's own facts on a tint of the header colour.
-    p.band(cols[2], y + 1.3, 58, 6 * 3.3 + 0.4, tuple(c + (255 - c) // 2 for c in head))
+    red, green, blue = (c + (255 - c) // 2 for c in head)
+    p.band(cols[2], y + 1.3, 58, 6 * 3.3 + 0.4, (red, green, blue))
     ref = f"{_digits(rng, 14)}"
     columns = [
         [f"{rng.randint(1, 180)} {_STREETS[seed % len(_STREETS)]}", f"{cp} {city}",
-         f"Service clients 09 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
-         f"du lundi au samedi de 8 h à {rng.choice((18, 19, 20))} h", f"SIRET {siren[:3]} {siren[3:6]} {siren[6:]} {nic}",
+         f"Service clients 09 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
+         f"{rng.randint(10, 99)}",
+         f"du lundi au samedi de 8 h à {rng.choice((18, 19, 20))} h",
+         f"SIRET {siren[:3]} {siren[3:6]} {siren[6:]} {nic}",
          f"TVA FR{rng.randint(10, 99)}{siren}"],
         [_CLIENTS[seed % len(_CLIENTS)], f"{rng.randint(1, 99)} {_STREETS[(seed + 3) % len(_STREETS)]}",
          f"{ccp} {ccity}", f"N° client : {client_ref}", f"N° de compte : {account_no}",
-         (f"Ligne fixe : 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
-          f"{rng.randint(10, 99)}") if telecom else f"PDL : {ref}"],
+         (f"Ligne fixe : 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
+          f"{rng.randint(10, 99)} {rng.randint(10, 99)}") if telecom else f"PDL : {ref}"],
         [f"Facture n° {invoice_ref}", f"du {issued}", f"Période du {start} au {end}",
          f"Montant TTC : {_amount(ttc)} €", f"Solde antérieur : {_amount(previous)} €",
          f"Prélevé le {due}"],
@@ -953,7 +971,8 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     y = _table(p, y, [(left + 1, "Désignation", "L"), (92, "Période", "L"), (140, "Quantité", "R"),
                       (160, "Prix unit. HT", "R"), (181, "Montant HT", "R"), (right - 1, "TVA", "R")],
                [[label, period, qty, unit, _amount(amount), _pct(rate)]
-                for label, period, qty, unit, amount, rate in lines], head, left, right, style)
+                for label, period, qty, unit, amount, rate in lines],
+               head=head, x0=left, x1=right, style=style)
     y += 1.5
     summary = [("Total hors taxes", total_ht)] + [(f"TVA {_pct(rate)}", vat[rate]) for rate in sorted(vat)]
     summary += [("Total TTC de la période", ttc), ("Solde antérieur", previous), ("Total à payer", to_pay)]
@@ -966,9 +985,11 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     mid = 108.0
     if telecom:
         meter_rows = [[f"06 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
-                       f"{rng.randint(0, 99)},{rng.randint(10, 99)} Go", f"{rng.randint(0, 30)} h {rng.randint(10, 59)}",
+                       f"{rng.randint(0, 99)},{rng.randint(10, 99)} Go",
+                       f"{rng.randint(0, 30)} h {rng.randint(10, 59)}",
                        str(rng.randint(0, 400))] for _ in range(4)]
-        meter_cols = [(left + 1, "Ligne mobile", "L"), (58, "Data", "R"), (78, "Appels", "R"), (mid - 3, "SMS", "R")]
+        meter_cols = [(left + 1, "Ligne mobile", "L"), (58, "Data", "R"), (78, "Appels", "R"),
+                      (mid - 3, "SMS", "R")]
     else:
         meter_rows = []
         for label in ("Électricité HP", "Électricité HC", "Gaz (m³)", "Gaz (kWh)"):
@@ -978,7 +999,7 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
                                f"{first:06d}", f"{first + used:06d}", _grouped(used)])
         meter_cols = [(left + 1, "Compteur", "L"), (48, "N° de série", "R"), (67, "Index début", "R"),
                       (85, "Index fin", "R"), (mid - 3, "Conso.", "R")]
-    y_meters = _table(p, y, meter_cols, meter_rows, head, left, mid - 2, style)
+    y_meters = _table(p, y, meter_cols, meter_rows, head=head, x0=left, x1=mid - 2, style=style)
     history = [[f"{_MONTHS[(month - 12 + k) % 12]} {year - (1 if month - 12 + k < 0 else 0)}",
                 _grouped(rng.randint(90, 1600)) + (" Mo" if telecom else " kWh"),
                 _amount(rng.uniform(20, 240))] for k in range(6)]
@@ -987,12 +1008,13 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
                  _amount(rng.uniform(20, 240))] for k in range(6)]
     y_hist = _table(p, y, [(mid + 1, "Mois", "L"), (136, "Conso.", "R"), (150, "€ TTC", "R"),
                            (153, "Mois", "L"), (181, "Conso.", "R"), (right - 1, "€ TTC", "R")],
-                    [a + b for a, b in zip(history, history2, strict=True)], head, mid, right, style)
+                    [a + b for a, b in zip(history, history2, strict=True)],
+                    head=head, x0=mid, x1=right, style=style)
     y = max(y_meters, y_hist) + 4
     for note in ((f"Réf. de paiement {invoice_no} {client_no} - Prélèvement SEPA sur le compte {iban}"),
                  (f"Référence unique de mandat {mandate} - ICS FR{rng.randint(10, 99)}ZZZ{_digits(rng, 6)}"),
-                 (f"En cas de retard de paiement : pénalités de {rng.choice(('10', '12,5', '15'))} % l'an et indemnité "
-                  "forfaitaire de 40 € pour frais de recouvrement.")):
+                 (f"En cas de retard de paiement : pénalités de {rng.choice(('10', '12,5', '15'))} % l'an "
+                  "et indemnité forfaitaire de 40 € pour frais de recouvrement.")):
         p.text(left, y, note, size=6.5, colour=style.small_print)
         y += 3.0
     p.rule(left, 283.5, right, grey=120, width=0.2)
@@ -1006,15 +1028,18 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     # Page 2: the detail, in two columns (calls, or daily readings), under the same header bands.
     pdf.add_page()
     p = _BillPage(pdf)
-    p.text(left, 14, f"{supplier} - Facture n° {invoice_ref} du {issued} - N° client {client_ref}", size=7.5, bold=True)
+    p.text(left, 14, f"{supplier} - Facture n° {invoice_ref} du {issued} - N° client {client_ref}",
+           size=7.5, bold=True)
     y = 27.0
     half = (left, 104.0), (106.0, right)
-    for column, (x0, x1) in enumerate(half):
+    for side, (x0, x1) in enumerate(half):
         rows = []
         if telecom:
             for _ in range(44):
-                rows.append([f"{rng.randint(1, 28):02d}/{month:02d}", f"{rng.randint(7, 22):02d}:{rng.randint(0, 59):02d}",
-                             f"0{rng.choice((1, 2, 6, 7))} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
+                rows.append([f"{rng.randint(1, 28):02d}/{month:02d}",
+                             f"{rng.randint(7, 22):02d}:{rng.randint(0, 59):02d}",
+                             f"0{rng.choice((1, 2, 6, 7))} {_digits(rng, 2)} {_digits(rng, 2)} "
+                             f"{_digits(rng, 2)} {_digits(rng, 2)}",
                              f"{rng.randint(0, 1):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
                              _amount(rng.choice((0.0, 0.0, rng.uniform(0.05, 4.8))))])
             cols2 = [(x0 + 1, "Date", "L"), (x0 + 17, "Heure", "L"), (x0 + 30, "Numéro appelé", "L"),
@@ -1024,18 +1049,20 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
             for _ in range(44):
                 day_use = rng.randint(3, 95)
                 index += day_use
-                rows.append([f"{rng.randint(1, 28):02d}/{month:02d}/{year}", f"{index:06d}", _grouped(day_use),
-                             _price4(rng.uniform(0.09, 0.28)), _amount(day_use * rng.uniform(0.09, 0.28))])
+                rows.append([f"{rng.randint(1, 28):02d}/{month:02d}/{year}", f"{index:06d}",
+                             _grouped(day_use), _price4(rng.uniform(0.09, 0.28)),
+                             _amount(day_use * rng.uniform(0.09, 0.28))])
             cols2 = [(x0 + 1, "Date", "L"), (x0 + 36, "Index", "R"), (x0 + 50, "kWh", "R"),
                      (x1 - 18, "Prix €/kWh", "R"), (x1 - 1, "Montant", "R")]
         p.text(x0, y - 5, ("Détail des communications" if telecom else "Relevés journaliers")
-               + f" ({column + 1}/2)", size=8, bold=True)
-        y_end = _table(p, y, cols2, rows, head, x0, x1, style, pitch=3.3)
+               + f" ({side + 1}/2)", size=8, bold=True)
+        y_end = _table(p, y, cols2, rows, head=head, x0=x0, x1=x1, style=style, pitch=3.3)
     y = y_end + 5
     p.text(left, y, "Vos informations pratiques", size=8, bold=True)
     y += 4
     infos = [
-        (f"Dépannage 24 h/24 : 09 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+        (f"Dépannage 24 h/24 : 09 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
+         f"{rng.randint(10, 99)}"
         f" - Médiateur national, {rng.randint(1, 99)} rue de la Boétie, 75008 Paris"),
         f"IBAN {iban} - BIC {supplier.split()[0][:4].upper().replace('É', 'E')}FRPPXXX - Mandat {mandate}",
         (f"Prochaine facture vers le {rng.randint(1, 28):02d}/{(month + 1) % 12 + 1:02d}/{year} - "
@@ -1050,7 +1077,8 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
            colour=style.small_print)
     p.text(right, 291, "Page 2/2", size=7, align="R")
     pages.append(p.known_text())
-    return Quote(name=f"facture-{'telecom' if telecom else 'energie'}-{seed}", pdf=bytes(pdf.output()), pages=pages)
+    return Quote(name=f"facture-{'telecom' if telecom else 'energie'}-{seed}", pdf=bytes(pdf.output()),
+                 pages=pages)
 
 
 def _image_pdf(images: list[Image.Image], dpi: float, quality: int = 80) -> bytes:
@@ -1109,19 +1137,23 @@ def build(out: Path, docs_per_category: int = 2, seed: int = 2024,
                 samples.append(Sample(category, path.name, path, quote.pages, {"dpi": str(dpi)}))
             elif category == "rotated":
                 turns = [(90, 180, 270)[(doc_seed + i) % 3] for i in range(len(quote.pages))]
-                images = [scan(p, rng, 0.6).rotate(-t, expand=True) for p, t in zip(render(quote.pdf, 300), turns, strict=True)]
+                images = [scan(p, rng, 0.6).rotate(-t, expand=True)
+                          for p, t in zip(render(quote.pdf, 300), turns, strict=True)]
                 path = base.with_suffix(".pdf")
                 path.write_bytes(_image_pdf(images, 300))
-                samples.append(Sample(category, path.name, path, quote.pages, {"turns": ",".join(map(str, turns))}))
+                samples.append(Sample(category, path.name, path, quote.pages,
+                                      {"turns": ",".join(map(str, turns))}))
             elif category == "photo":
                 for i, page in enumerate(render(quote.pdf, 300)):
                     path = out / f"{category}-{d + 1}-{quote.name}-p{i + 1}.jpg"
                     photo(page, rng).save(path, "JPEG", quality=rng.randint(72, 88))
-                    samples.append(Sample(category, path.name, path, [quote.pages[i]], {"kind": "12 MP JPEG"}))
+                    samples.append(Sample(category, path.name, path, [quote.pages[i]],
+                                          {"kind": "12 MP JPEG"}))
             elif category == "fax":
                 images = [fax(p, rng) for p in render(quote.pdf, 200)]
                 path = base.with_suffix(".tif")
-                images[0].save(path, "TIFF", compression="group4", dpi=(200, 100), save_all=True, append_images=images[1:])
+                images[0].save(path, "TIFF", compression="group4", dpi=(200, 100), save_all=True,
+                               append_images=images[1:])
                 samples.append(Sample(category, path.name, path, quote.pages, {"dpi": "200x100"}))
             elif category == "mixed":
                 images = [scan(p, rng) for p in render(quote.pdf, 300)]
@@ -1139,8 +1171,21 @@ def build(out: Path, docs_per_category: int = 2, seed: int = 2024,
     return samples
 
 
-if __name__ == "__main__":
-    import sys
-
-    for sample in build(Path(sys.argv[1] if len(sys.argv) > 1 else "run/eval/inputs")):
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Builds the eval's inputs (seeded: same bytes each run).")
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("run/eval/inputs"),
+                        help="where to write them (default run/eval/inputs)")
+    parser.add_argument("--docs", type=int, default=2, help="documents per category (default 2)")
+    parser.add_argument("--categories", default=",".join(CATEGORIES),
+                        help=f"comma list (default all: {','.join(CATEGORIES)})")
+    args = parser.parse_args()
+    chosen = tuple(c for c in args.categories.split(",") if c)
+    unknown = set(chosen) - set(CATEGORIES)
+    if unknown:
+        parser.error(f"unknown categories: {', '.join(sorted(unknown))}")
+    for sample in build(args.folder, args.docs, categories=chosen):
         print(sample.category, sample.path, sample.notes)
+
+
+if __name__ == "__main__":
+    main()

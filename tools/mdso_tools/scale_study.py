@@ -1,30 +1,27 @@
 """The render scale that reads best per second, on more than the bench's one document: generates the
-eval's scanned quotes (PDF) or phone photos (scripts/eval_inputs.py) for two seeds, reads each at several
-render DPIs (scans) or longest-side caps (photos) with the tesseract engine in-process on one thread
-(scripts/bench_dpi.py: the engine's own render, photo straightening and page reading), and prints CER,
+eval's scanned quotes (PDF) or phone photos (eval_inputs) for two seeds, reads each at several render
+DPIs (scans) or longest-side caps (photos) with the tesseract engine in-process on one thread
+(bench_dpi: the engine's own render, photo straightening and page reading), and prints CER,
 numeric-token recall and seconds per page for each setting, over all pages.
 
 Run with the bench venv, after `npm run bench` or `npm run eval` made it:
-  .venv-bench/bin/python scripts/scale_study.py scan  [DPIs, default 200 250 300]
-  .venv-bench/bin/python scripts/scale_study.py photo [caps, default 2000 2500 3000 3500 4000]
+  PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.scale_study scan  [DPIs, default 200 250 300]
+  PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.scale_study photo [caps, default 2000 ... 4000]
 Inputs go to run/scale-study/.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import random
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-import eval as evaluation
-import eval_inputs
+from mdso_tools import ROOT, eval_inputs
+from mdso_tools.bench_dpi import read_at
+from mdso_tools.scoring import score
 
 OUT = ROOT / "run" / "scale-study"
 SEEDS = ((2024, 2), (777, 3))  # (corpus seed, documents): the eval's documents, then held-out ones
@@ -59,8 +56,14 @@ def inputs(category: str) -> list[tuple[Path, list[str]]]:
 
 
 def main() -> None:
-    category = sys.argv[1] if len(sys.argv) > 1 else "photo"
-    settings = sys.argv[2:] or DEFAULTS[category]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("category", nargs="?", choices=tuple(DEFAULTS), default="photo")
+    parser.add_argument("settings", nargs="*", metavar="SETTING",
+                        help="render dpis (scan) or longest-side caps in px (photo); default: "
+                             + "; ".join(f"{c} {' '.join(v)}" for c, v in DEFAULTS.items()))
+    args = parser.parse_args()
+    category: str = args.category
+    settings: list[str] = args.settings or DEFAULTS[category]
     totals: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     seconds: dict[int, list[float]] = defaultdict(list)
     pages = 0
@@ -68,20 +71,14 @@ def main() -> None:
     for path, references in samples:
         pages += len(references)
         # Interleaved: each setting once in order, then in reverse; seconds are the median of the two.
-        proc = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "bench_dpi.py"),
-             "pdf" if category == "scan" else "image", str(path), *settings, *settings[::-1]],
-            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "error"},
-        )
+        readings = read_at("pdf" if category == "scan" else "image", path, [*settings, *settings[::-1]],
+                           env={"PATH": "/usr/bin:/bin"})
         runs: dict[int, list[float]] = defaultdict(list)
-        for line in proc.stdout.splitlines():
-            if not line.startswith('{"variant"'):
-                continue
-            d = json.loads(line)
+        for d in readings:
             runs[d["variant"]].append(d["seconds"] / len(references))
             if len(runs[d["variant"]]) == 1:
                 for reference, text in zip(references, d["texts"], strict=True):
-                    for key, value in evaluation.score(reference, text).items():
+                    for key, value in score(reference, text).items():
                         totals[d["variant"]][key] += value
         for setting, values in runs.items():
             seconds[setting].append(statistics.median(values))

@@ -1,5 +1,7 @@
-"""npm run eval: accuracy of the OCR services on realistic French quotes (scripts/eval_inputs.py), per
-input category, against the plain tesseract CLI as the reference row.
+"""npm run eval: accuracy of the OCR services on realistic French quotes (mdso_tools/eval_inputs.py),
+per input category, against the plain tesseract CLI as the reference row.
+
+Run by scripts/eval in the bench venv, as `PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.eval`.
 
 Every document goes through the real service: the gateway (node dist/gateway/src/main.js) with the
 tesseract sidecar behind it, POST /ocr/<service>?pages=true&<variant query>. The reference row runs
@@ -48,28 +50,20 @@ from __future__ import annotations
 
 import argparse
 import csv
-import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from rapidfuzz.distance import Levenshtein
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-import eval_inputs  # after the sys.path line
-from bench import KEY, Gateway, multipart, norm
+from mdso_tools import ROOT, eval_inputs
+from mdso_tools.gateway import Gateway, multipart, post_ocr
+from mdso_tools.scoring import score
 
 REAL_PHOTO = "real-photo"
 OUT = ROOT / os.environ.get("EVAL_OUT", "run/eval")
@@ -79,9 +73,6 @@ VARIANTS = [v for v in os.environ.get(
 EXTRA_ENV = dict(kv.split("=", 1) for kv in os.environ.get("EVAL_ENV", "").split(",") if kv)
 LANG = "fra+eng"
 TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
-_STRIP = ".,;:()[]«»\"'!?€%"
-_DIGIT = re.compile(r"[0-9]")
-_SPACE = re.compile(r"\s+")
 MIME = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".tif": "image/tiff", ".png": "image/png"}
 # The photo manifest's `lang` (ISO 639-1) as tesseract names its language data.
 TESSERACT_LANG = {"cs": "ces", "sk": "slk", "da": "dan", "en": "eng", "de": "deu"}
@@ -93,33 +84,6 @@ report: list[str] = []
 def say(line: str = "") -> None:
     print(line, flush=True)
     report.append(line)
-
-
-def numeric_tokens(text: str) -> Counter[str]:
-    tokens = (t.strip(_STRIP) for t in text.split())
-    return Counter(t for t in tokens if _DIGIT.search(t))
-
-
-def score(reference: str, hypothesis: str, spaceless: bool = False) -> dict[str, int]:
-    """Edit counts of one output. spaceless: both texts lose all whitespace first, for ground truth
-    that lost its spaces (WildReceipt); words and numeric tokens then go unscored (0), since both
-    are cut at spaces."""
-    if spaceless:
-        ref, hyp = _SPACE.sub("", reference), _SPACE.sub("", hypothesis)
-        return {"chars": len(ref), "out_chars": len(hyp), "char_edits": Levenshtein.distance(ref, hyp),
-                "words": 0, "word_edits": 0, "nums": 0, "nums_found": 0}
-    ref, hyp = norm(reference), norm(hypothesis)
-    ref_words, hyp_words = ref.split(), hyp.split()
-    ref_nums, hyp_nums = numeric_tokens(reference), numeric_tokens(hypothesis)
-    return {
-        "chars": len(ref),
-        "out_chars": len(hyp),
-        "char_edits": Levenshtein.distance(ref, hyp),
-        "words": len(ref_words),
-        "word_edits": Levenshtein.distance(ref_words, hyp_words),
-        "nums": sum(ref_nums.values()),
-        "nums_found": sum((ref_nums & hyp_nums).values()),
-    }
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -151,7 +115,7 @@ def photo_sample(folder: Path, row: dict[str, str]) -> RealPhoto:
     """One manifest row. Receipts are a group of their own, scored without spaces (see score)."""
     if row["lang"] not in TESSERACT_LANG:
         raise SystemExit(f"{folder}/manifest.tsv: {row['name']} has lang {row['lang']!r}; "
-                         f"eval.py knows {', '.join(TESSERACT_LANG)} (add it to TESSERACT_LANG)")
+                         f"mdso_tools.eval knows {', '.join(TESSERACT_LANG)} (add it to TESSERACT_LANG)")
     receipt = row["kind"].startswith("receipt")
     path = folder / f"{row['name']}.jpg"
     text = (folder / f"{row['name']}.txt").read_text(encoding="utf-8")
@@ -215,16 +179,13 @@ def read_cli(sample: eval_inputs.Sample, work: Path, lang: str) -> tuple[list[st
 def read_service(gw: Gateway, service: str, query: str,
                  sample: eval_inputs.Sample) -> tuple[list[str], dict[str, Any]]:
     body, boundary = multipart(sample.path, MIME[sample.path.suffix])
-    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600)
+    conn = gw.connection()
     try:
-        conn.request("POST", f"/ocr/{service}?pages=true{'&' + query if query else ''}", body=body,
-                     headers={"x-api-key": KEY, "content-type": f"multipart/form-data; boundary={boundary}"})
-        res = conn.getresponse()
-        data = json.loads(res.read())
+        data = post_ocr(conn, service, body, boundary, f"pages=true{'&' + query if query else ''}")
+    except RuntimeError as e:
+        raise RuntimeError(f"{e} (on {sample.name})") from e
     finally:
         conn.close()
-    if res.status != 200:
-        raise RuntimeError(f"{service}?{query} answered {res.status} on {sample.name}: {data}")
     pages = data["pages"]
     return [str(p["text"]) for p in pages], {
         "sources": [p["source"] for p in pages], "rotations": [p["rotation"] for p in pages],
@@ -242,7 +203,8 @@ def read(gw: Gateway | None, variant: str, sample: eval_inputs.Sample,
     query = with_lang(variant.partition("=")[2], sample)
     if reader_of(variant) == "cli":
         return read_cli(sample, work, cli_lang(query))
-    assert gw is not None
+    if gw is None:  # main starts one whenever a variant names a service
+        raise RuntimeError(f"{variant}: no gateway started")
     return read_service(gw, reader_of(variant), query, sample)
 
 
@@ -342,7 +304,7 @@ def main(photos: Path | None) -> None:
 
 
 def rescore(folder: Path) -> None:
-    """`eval.py --rescore run/eval`: the tables again from a run's saved texts (after a metric change)."""
+    """`--rescore run/eval`: the tables again from a run's saved texts (after a metric change)."""
     results = json.loads((folder / "results.json").read_text())
     for row in results:
         texts = folder / "texts"

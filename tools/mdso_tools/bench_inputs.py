@@ -45,7 +45,7 @@ _CITIES = [
 
 def _money(value: float) -> str:
     whole, cents = f"{value:.2f}".split(".")
-    groups = []
+    groups: list[str] = []
     while whole:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]
@@ -63,7 +63,8 @@ def quote_pages(pages: int, seed: int = 7) -> list[list[str]]:
             f"DEVIS N° D-2024-{1000 + number * 37}   Page {number}/{pages}",
             "Rénovation Énergétique Dupont & Fils SARL",
             f"{rng.randint(2, 180)} rue de la République, {cp} {city}",
-            f"SIRET : {siret[:3]} {siret[3:6]} {siret[6:9]} {siret[9:]}   RGE QualiPAC n° QPAC/{rng.randint(10000, 99999)}",
+            f"SIRET : {siret[:3]} {siret[3:6]} {siret[6:9]} {siret[9:]}   "
+            f"RGE QualiPAC n° QPAC/{rng.randint(10000, 99999)}",
             f"Date : {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2024   Validité : 3 mois",
             f"Client : M. et Mme Lefèvre, {rng.randint(1, 99)} allée des Tilleuls, {cp} {city}",
             "",
@@ -75,7 +76,8 @@ def quote_pages(pages: int, seed: int = 7) -> list[list[str]]:
             amount = qty * price
             total += amount
             lines.append(f"{i + 1}. {label}")
-            lines.append(f"    Quantité : {qty} {unit}   P.U. HT : {_money(price)}   Total HT : {_money(amount)}")
+            lines.append(f"    Quantité : {qty} {unit}   P.U. HT : {_money(price)}   "
+                         f"Total HT : {_money(amount)}")
         tva = total * 0.055
         lines += [
             "",
@@ -88,8 +90,10 @@ def quote_pages(pages: int, seed: int = 7) -> list[list[str]]:
         ]
         # Legal footer in small print (7 pt), where quotes often put the SIRET and the RCS number.
         lines += [
-            FOOTER_MARK + f"SARL au capital de 20 000 € - RCS {city} B {siret[:9]} - TVA FR{rng.randint(10, 99)}{siret[:9]}",
-            FOOTER_MARK + f"Code APE 4322B - Assurance décennale n° {rng.randint(100000, 999999)} - IBAN FR76 3000 4000 0312 3456 7890 143",
+            FOOTER_MARK + f"SARL au capital de 20 000 € - RCS {city} B {siret[:9]} - "
+            f"TVA FR{rng.randint(10, 99)}{siret[:9]}",
+            FOOTER_MARK + f"Code APE 4322B - Assurance décennale n° {rng.randint(100000, 999999)} - "
+            "IBAN FR76 3000 4000 0312 3456 7890 143",
         ]
         out.append(lines)
     return out

@@ -1,6 +1,7 @@
 """npm run bench: throughput, CER, gateway overhead, /health rate and memory, measured side by side.
 
-Run by scripts/bench with the bench venv (.venv-bench: ocrmypdf, rapidfuzz). Every comparison is
+Run by scripts/bench in the bench venv (.venv-bench: ocrmypdf, rapidfuzz), as
+`PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.bench`. Every comparison is
 interleaved (A, B, C, then B, C, A...) in the same run, so load from other processes on the machine
 affects each side alike. Environment: BENCH_REPS (throughput repetitions, default 3), BENCH_PAGES
 (pages of the scanned quote, default 6), BENCH_LAT_N (requests per side for latency, default 60),
@@ -9,32 +10,25 @@ BENCH_SKIP (comma list of sections to skip: dpi,throughput,latency,health,memory
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
-import re
-import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from rapidfuzz.distance import Levenshtein
+from mdso_tools import ROOT, bench_inputs
+from mdso_tools.bench_dpi import read_at
+from mdso_tools.gateway import KEY, Gateway, multipart, post_ocr
+from mdso_tools.scoring import cer, digit_cer
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-import bench_inputs
-
-KEY = "bench-" + secrets.token_hex(8)
 LANG = "fra+eng"
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 PAGES = int(os.environ.get("BENCH_PAGES", "6"))
@@ -51,98 +45,12 @@ def say(line: str = "") -> None:
     report.append(line)
 
 
-def norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    ref, hyp = norm(reference), norm(hypothesis)
-    return Levenshtein.distance(ref, hyp) / max(1, len(ref))
-
-
-def digit_cer(reference: str, hypothesis: str) -> float:
-    """CER over the digits only (SIRET, amounts, dates, postal codes: what the quote checker needs)."""
-    ref, hyp = re.sub(r"\D", "", reference), re.sub(r"\D", "", hypothesis)
-    return Levenshtein.distance(ref, hyp) / max(1, len(ref))
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-# -- gateway ---------------------------------------------------------------------------------------
-
-
-class Gateway:
-    def __init__(self, workers: int, extra: dict[str, str] | None = None) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base = Path(tempfile.mkdtemp(prefix="mdso-bench-"))
-        self.run_dir = self.base / "run"
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "NODE_ENV": "production",
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-            "API_KEY": KEY,
-            "RUN_DIR": str(self.run_dir),
-            "WORKERS": str(workers),
-            "LOG_LEVEL": "warn",
-            "MAX_UPLOAD_MB": "150",
-            "DOTENV_CONFIG_PATH": "/nonexistent",
-            **(extra or {}),
-        }
-        self.log = open(self.base / "gateway.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            ["node", str(ROOT / "dist" / "gateway" / "src" / "main.js")],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as res:
-                    if res.status == 200:
-                        return
-            except Exception:  # noqa: BLE001
-                time.sleep(0.2)
-        raise SystemExit(f"gateway not ready; log:\n{(self.base / 'gateway.log').read_text()[-3000:]}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def socket_path(self) -> Path:
-        return self.run_dir / "tesseract.sock"
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-    def tree(self) -> list[int]:
-        """The primary and every descendant (workers, sidecars)."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry.name))
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo += children.get(pid, [])
-        return out
+# -- processes and sockets --------------------------------------------------------------------------
 
 
 def mem_kb(pid: int, field: str) -> int:
@@ -163,15 +71,6 @@ def cmdline(pid: int) -> str:
         return "?"
 
 
-def multipart(path: Path, mime: str) -> tuple[bytes, str]:
-    boundary = "bench" + secrets.token_hex(8)
-    head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-        f"Content-Type: {mime}\r\n\r\n"
-    ).encode()
-    return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), boundary
-
-
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: Path) -> None:
         super().__init__("sidecar", timeout=600)
@@ -182,22 +81,10 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def ocr_gateway(conn: http.client.HTTPConnection, body: bytes, boundary: str, query: str = "") -> dict[str, Any]:
-    conn.request(
-        "POST", f"/ocr/tesseract{query}", body=body,
-        headers={"x-api-key": KEY, "content-type": f"multipart/form-data; boundary={boundary}"},
-    )
-    res = conn.getresponse()
-    data = json.loads(res.read())
-    if res.status != 200:
-        raise RuntimeError(f"gateway answered {res.status}: {data}")
-    return data
-
-
 def ocr_direct(conn: http.client.HTTPConnection, raw: bytes) -> dict[str, Any]:
     conn.request("POST", "/ocr", body=raw, headers={"content-type": "application/octet-stream"})
     res = conn.getresponse()
-    data = json.loads(res.read())
+    data: dict[str, Any] = json.loads(res.read())
     if res.status != 200:
         raise RuntimeError(f"sidecar answered {res.status}: {data}")
     return data
@@ -211,42 +98,33 @@ def dpi_study(inputs: bench_inputs.Inputs) -> None:
     variants = ["200", "250", "300"]
     # interleaved: 200 250 300 300 250 200
     order = variants + variants[::-1]
-    proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "bench_dpi.py"), "pdf", str(inputs.scan_pdf), *order],
-        capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "error"},
-    )
     rows: dict[int, list[tuple[float, float, float]]] = {}
     reference = "\n".join(inputs.scan_text)
-    for line in proc.stdout.splitlines():
-        if line.startswith('{"variant"'):
-            d = json.loads(line)
-            text = "\n".join(d["texts"])
-            rows.setdefault(d["variant"], []).append((d["seconds"], cer(reference, text), digit_cer(reference, text)))
+    for d in read_at("pdf", inputs.scan_pdf, order):
+        text = "\n".join(d["texts"])
+        rows.setdefault(d["variant"], []).append(
+            (d["seconds"], cer(reference, text), digit_cer(reference, text))
+        )
     say(f"scanned quote, {PAGES} pages (300 dpi JPEG scan), 2 runs per DPI interleaved")
     say("| render dpi | s/page (median) | pages/s/thread | CER | digit CER |")
     say("|---|---|---|---|---|")
     for dpi in sorted(rows):
         secs = statistics.median(r[0] for r in rows[dpi]) / PAGES
         say(f"| {dpi} | {secs:.2f} | {1 / secs:.2f} | {rows[dpi][0][1]:.2%} | {rows[dpi][0][2]:.2%} |")
-    proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "bench_dpi.py"), "image", str(inputs.photo),
-         "2000", "2500", "3000", "4000", "4000", "3000", "2500", "2000"],
-        capture_output=True, text=True, check=True, env={**os.environ, "LOG_LEVEL": "error"},
-    )
+    caps = ["2000", "2500", "3000", "4000"]
     rows = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith('{"variant"'):
-            d = json.loads(line)
-            text = "\n".join(d["texts"])
-            rows.setdefault(d["variant"], []).append(
-                (d["seconds"], cer(inputs.photo_text, text), digit_cer(inputs.photo_text, text))
-            )
+    for d in read_at("image", inputs.photo, caps + caps[::-1]):
+        text = "\n".join(d["texts"])
+        rows.setdefault(d["variant"], []).append(
+            (d["seconds"], cer(inputs.photo_text, text), digit_cer(inputs.photo_text, text))
+        )
     say("")
     say("phone photo 3024x4032 (page ~86% of the frame), longest side capped at:")
     say("| max side px | s (median of 2) | CER | digit CER |")
     say("|---|---|---|---|")
     for side in sorted(rows):
-        say(f"| {side} | {statistics.median(r[0] for r in rows[side]):.2f} | {rows[side][0][1]:.2%} | {rows[side][0][2]:.2%} |")
+        seconds = statistics.median(r[0] for r in rows[side])
+        say(f"| {side} | {seconds:.2f} | {rows[side][0][1]:.2%} | {rows[side][0][2]:.2%} |")
     say("")
 
 
@@ -258,11 +136,11 @@ def throughput(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
     tess_env = {**os.environ, "TESSDATA_PREFIX": str(TESSDATA)}
 
     def service() -> str:
-        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600)
+        conn = gw.connection()
         try:
             # Per-page texts: the joined "text" adds "--- Page Break ---" markers, which would count as
             # ~1% CER against the known text.
-            answer = ocr_gateway(conn, body, boundary, "?pages=true")
+            answer = post_ocr(conn, "tesseract", body, boundary, "pages=true")
             return "\n".join(str(p["text"]) for p in answer["pages"])
         finally:
             conn.close()
@@ -280,11 +158,13 @@ def throughput(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
         pages_dir = work / "pages"
         shutil.rmtree(pages_dir, ignore_errors=True)
         pages_dir.mkdir()
-        subprocess.run(["pdftoppm", "-r", "300", "-png", str(inputs.scan_pdf), str(pages_dir / "p")], check=True)
+        subprocess.run(["pdftoppm", "-r", "300", "-png", str(inputs.scan_pdf), str(pages_dir / "p")],
+                       check=True)
         texts = []
         for png in sorted(pages_dir.glob("p-*.png")):
             texts.append(subprocess.run(
-                ["tesseract", str(png), "-", "-l", LANG], check=True, capture_output=True, text=True, env=tess_env
+                ["tesseract", str(png), "-", "-l", LANG],
+                check=True, capture_output=True, text=True, env=tess_env,
             ).stdout)
         return "\n".join(texts)
 
@@ -306,19 +186,20 @@ def throughput(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
     for name in names:
         rate = PAGES / statistics.median(times[name])
         runs = ", ".join(f"{t:.1f}" for t in times[name])
-        say(f"| {name} | {rate:.3f} | {runs} | service is {ours / rate:.2f}x | {cer(reference, texts[name]):.2%} "
-            f"| {digit_cer(reference, texts[name]):.2%} |")
+        say(f"| {name} | {rate:.3f} | {runs} | service is {ours / rate:.2f}x "
+            f"| {cer(reference, texts[name]):.2%} | {digit_cer(reference, texts[name]):.2%} |")
     say("")
 
 
 def latency(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
-    say(f"## Gateway overhead: small image ({inputs.small.name}), {LAT_N} requests per side, interleaved, keep-alive, 1 at a time")
+    say(f"## Gateway overhead: small image ({inputs.small.name}), {LAT_N} requests per side, interleaved, "
+        "keep-alive, 1 at a time")
     body, boundary = multipart(inputs.small, "image/png")
     raw = inputs.small.read_bytes()
-    g = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+    g = gw.connection(60)
     d = UnixHTTPConnection(gw.socket_path)
     for _ in range(5):
-        ocr_gateway(g, body, boundary)
+        post_ocr(g, "tesseract", body, boundary)
         ocr_direct(d, raw)
     gt: list[float] = []
     dt: list[float] = []
@@ -326,7 +207,7 @@ def latency(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
         for side in ((0, 1) if i % 2 == 0 else (1, 0)):
             started = time.perf_counter()
             if side == 0:
-                ocr_gateway(g, body, boundary)
+                post_ocr(g, "tesseract", body, boundary)
                 gt.append((time.perf_counter() - started) * 1000)
             else:
                 ocr_direct(d, raw)
@@ -346,8 +227,9 @@ def latency(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
 def health_load(gw: Gateway) -> None:
     say("## /health under load (autocannon -c 50 -d 10)")
     proc = subprocess.run(
-        ["npx", "--yes", "autocannon@8", "-c", "50", "-d", "10", "-j", "-H", f"x-api-key={KEY}", f"{gw.url}/health"],
-        capture_output=True, text=True, cwd=ROOT,
+        ["npx", "--yes", "autocannon@8", "-c", "50", "-d", "10", "-j", "-H", f"x-api-key={KEY}",
+         f"{gw.url}/health"],
+        capture_output=True, text=True, cwd=ROOT, check=False,  # a failure is reported in the table
     )
     try:
         data = json.loads(proc.stdout)
@@ -368,7 +250,7 @@ def memory(inputs: bench_inputs.Inputs) -> None:
         try:
             # Warm: every worker and every OCR thread has served pages.
             for _ in range(2):
-                ocr_gateway(http.client.HTTPConnection("127.0.0.1", gw.port, timeout=600), body, boundary)
+                post_ocr(gw.connection(), "tesseract", body, boundary)
             pids = gw.tree()
             # RSS counts every page a process maps, shared ones (the node binary's text, ~40 MB per
             # Node process) in full in each; PSS divides each shared page among the processes mapping it.
@@ -396,7 +278,8 @@ def memory(inputs: bench_inputs.Inputs) -> None:
         f"(mean of 2 starts each); the Node processes alone (primary + workers): {added(5):.0f} MB RSS "
         f"({added(6):.0f} MB PSS)")
     say("")
-    say("Floor: RSS of a Node process that only loads the worker's libraries (same node, same flags, idle 2 s)")
+    say("Floor: RSS of a Node process that only loads the worker's libraries "
+        "(same node, same flags, idle 2 s)")
     say("| loads | RSS MB |")
     say("|---|---|")
     for label, modules in (("nothing", []), ("express", ["express"]),
@@ -419,7 +302,7 @@ def streaming(inputs: bench_inputs.Inputs) -> None:
     gw = Gateway(1)
     try:
         small_body, boundary = multipart(inputs.small, "image/png")
-        ocr_gateway(http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60), small_body, boundary)
+        post_ocr(gw.connection(60), "tesseract", small_body, boundary)
         node = [p for p in gw.tree() if not cmdline(p).startswith("mdso-ocr:")]
         base = {p: mem_kb(p, "VmRSS") for p in node}
         peak = dict(base)
@@ -437,7 +320,7 @@ def streaming(inputs: bench_inputs.Inputs) -> None:
         proc = subprocess.run(
             ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"x-api-key: {KEY}",
              "-F", f"file=@{big};type=application/pdf", f"{gw.url}/ocr/tesseract?page_range=1"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, check=False,  # the status code is the result
         )
         elapsed = time.perf_counter() - started
         stop.set()
@@ -446,17 +329,22 @@ def streaming(inputs: bench_inputs.Inputs) -> None:
         say("| process | RSS before MB | peak during MB | growth MB |")
         say("|---|---|---|---|")
         for p in node:
-            say(f"| {cmdline(p)[:60]} | {base[p] / 1024:.0f} | {peak[p] / 1024:.0f} | {(peak[p] - base[p]) / 1024:.0f} |")
+            say(f"| {cmdline(p)[:60]} | {base[p] / 1024:.0f} | {peak[p] / 1024:.0f} "
+                f"| {(peak[p] - base[p]) / 1024:.0f} |")
     finally:
         gw.stop()
     say("")
 
 
 def main() -> None:
+    # No options: the environment (see above) sets the knobs; --help prints them.
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    say(f"# mdso-ocr bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}")
-    say(f"tesseract CLI: {subprocess.run(['tesseract', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}; "
-        f"language data {TESSDATA} for every method")
+    say(f"# mdso-ocr bench — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} CPUs, "
+        f"load avg {os.getloadavg()[0]:.2f}")
+    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, check=False).stdout
+    say(f"tesseract CLI: {version.splitlines()[0]}; language data {TESSDATA} for every method")
     inputs = bench_inputs.build(OUT, PAGES)
     say("")
     started = time.time()
