@@ -525,9 +525,9 @@ describe('deployment files', () => {
   });
 
   it('each image built (plain build, documented BASE_IMAGEs, compose targets) has what its CMD, HEALTHCHECK and scripts run', () => {
-    // The sidecars' interpreter: the gateway takes <root>/.venv/bin/python when it exists.
-    const finders = [read('gateway', 'src', 'config.ts'), read('gateway', 'src', 'primary', 'sidecar-supervisor.ts')];
-    assert.ok(finders.some((src) => src.includes("'.venv', 'bin', 'python'")), 'the gateway no longer defaults to .venv/bin/python');
+    // The sidecars' interpreter: the gateway takes <root>/<the registry's main venv>/bin/python when it exists.
+    const registry = JSON.parse(read('sidecars', 'mdso_sidecar', 'engines', 'services.json')) as { python: { venv: string } };
+    assert.equal(registry.python.venv, '.venv', 'the main venv the images build is not the one the gateway looks for');
     const seen = new Set<string>();
     for (const b of builds(instructions)) {
       const c = stageContents(instructions, b.target, b.args);
