@@ -211,7 +211,8 @@ describe('timeouts and departed clients', () => {
 
 describe('shutdown and workers', () => {
   it('lets a request finish on SIGTERM, then exits 0 with no sidecar left', async () => {
-    const gw = await startGateway({ WORKERS: '2' });
+    // The grace outlasts the request however slow this machine is: the test is about draining.
+    const gw = await startGateway({ WORKERS: '2', SHUTDOWN_GRACE: '600' });
     const pid = (await sidecar(gw)).pid;
     assert.ok(pid !== null);
     const pending = postOcr(gw, 'tesseract', longDocument());
@@ -225,7 +226,7 @@ describe('shutdown and workers', () => {
   });
 
   it('under load, SIGTERM lets accepted requests finish, refuses new ones cleanly and leaves nothing running', async () => {
-    const gw = await startGateway({ WORKERS: '2', SIDECAR_MAX_QUEUE: '6' });
+    const gw = await startGateway({ WORKERS: '2', SIDECAR_MAX_QUEUE: '6', SHUTDOWN_GRACE: '600' });
     const pid = (await sidecar(gw)).pid;
     assert.ok(pid !== null);
     const png = fixture('client', 'Devis_test.png');

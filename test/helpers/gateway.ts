@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 export const API_KEY = 'test-key-0123456789';
+const STOP_BOUND_MS = 180_000;
 
 export function fixture(...parts: string[]): Buffer {
   return readFileSync(path.join(FIXTURES, ...parts));
@@ -91,12 +92,13 @@ export async function startGateway(
     exited,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      // Unref'd: a pending 30 s timer would keep the test process alive 30 s after every stop.
-      const code = await Promise.race([exited, sleep(30_000, 'timeout' as const, { ref: false })]);
+      // A bound, not a deadline (a draining gateway finishes its requests, slowly on a busy machine).
+      // Unref'd: a pending timer would keep the test process alive after every stop.
+      const code = await Promise.race([exited, sleep(STOP_BOUND_MS, 'timeout' as const, { ref: false })]);
       if (code === 'timeout') {
         proc.kill('SIGKILL');
         rmSync(base, { recursive: true, force: true });
-        throw new Error(`gateway did not stop within 30 s\n${output.slice(-3000)}`);
+        throw new Error(`gateway did not stop within ${STOP_BOUND_MS / 1000} s\n${output.slice(-3000)}`);
       }
       rmSync(base, { recursive: true, force: true });
       if (code !== 0) process.stderr.write(`gateway exited ${String(code)}; last output:\n${output.slice(-4000)}\n`);
