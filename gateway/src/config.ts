@@ -203,6 +203,33 @@ export function withDotenv(env: Env, root = projectRoot()): Env {
 
 /** Validates `env` into a Config; throws ConfigError with one line naming the bad variable. */
 export function loadConfig(env: Env): Config {
+  const v = readVariables(env);
+  const services = serviceSettings(v, env);
+  const production = v.NODE_ENV === 'production';
+  const apiKeys = acceptedApiKeys(v, production);
+  return {
+    nodeEnv: v.NODE_ENV,
+    production,
+    host: v.HOST,
+    port: v.PORT,
+    workers: v.WORKERS,
+    apiKeys,
+    services,
+    python: v.PYTHON.trim(),
+    logLevel: LOG_LEVELS[v.LOG_LEVEL] ?? 'info',
+    ...requestLimits(v),
+    ...supervision(v),
+    runDir: v.RUN_DIR,
+    metricsPublic: v.METRICS_PUBLIC,
+    trustProxy: parseTrustProxy(v.TRUST_PROXY),
+    warnings: warningsOf(v),
+  };
+}
+
+type Variables = z.infer<typeof schema>;
+
+/** The schema's variables, read from `env`: the first bad one is the error's one line. */
+function readVariables(env: Env): Variables {
   // Empty strings mean "unset" (as docker-compose writes `FOO=`), so defaults apply.
   const cleaned: Env = {};
   for (const key of Object.keys(schema.shape)) {
@@ -218,12 +245,11 @@ export function loadConfig(env: Env): Config {
       `Invalid configuration: ${variable} ${issue?.message ?? 'is invalid'}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}`,
     );
   }
-  const v = result.data;
-  const warnings: string[] = [];
-  if (v.WORKER_CLASS !== undefined) {
-    warnings.push(`WORKER_CLASS=${v.WORKER_CLASS} is a gunicorn setting and is ignored: workers are node:cluster processes`);
-  }
+  return result.data;
+}
 
+/** ENABLED_SERVICES, each with its own <SERVICE>_CUDA_VISIBLE_DEVICES and <SERVICE>_PYTHON when set. */
+function serviceSettings(v: Variables, env: Env): ServiceSettings[] {
   let names: ServiceName[];
   try {
     names = enabledServices(v.ENABLED_SERVICES); // the one reading bootstrap and download-models share
@@ -231,42 +257,73 @@ export function loadConfig(env: Env): Config {
     if (err instanceof BadEnabledServices) throw new ConfigError(`Invalid configuration: ${err.message}`);
     throw err;
   }
-  const services: ServiceSettings[] = [];
-  for (const name of names) {
+  return names.map((name) => {
     const override = env[`${name.toUpperCase()}_CUDA_VISIBLE_DEVICES`];
     const ownPython = env[`${name.toUpperCase()}_PYTHON`]?.trim();
-    services.push({
+    return {
       name,
       cudaVisibleDevices: override !== undefined && override.trim() !== '' ? override.trim() : v.CUDA_VISIBLE_DEVICES,
       python: ownPython !== undefined && ownPython !== '' ? ownPython : undefined,
-    });
-  }
+    };
+  });
+}
 
-  const production = v.NODE_ENV === 'production';
+/** API_KEY and API_KEYS together; in production at least one key. */
+function acceptedApiKeys(v: Variables, production: boolean): ApiKey[] {
   const apiKeys = parseApiKeys(v.API_KEY, v.API_KEYS);
   if (apiKeys.length === 0 && production) {
     throw new ConfigError(
       'Invalid configuration: API_KEY or API_KEYS must be set when NODE_ENV=production (comma-separate several keys for rotation)',
     );
   }
-  if (v.SIDECAR_BACKOFF_MAX_MS < v.SIDECAR_BACKOFF_MS) {
-    throw new ConfigError('Invalid configuration: SIDECAR_BACKOFF_MAX_MS must be at least SIDECAR_BACKOFF_MS');
-  }
+  return apiKeys;
+}
 
+type RequestLimits = Pick<
+  Config,
+  | 'timeoutMs'
+  | 'maxRequests'
+  | 'maxUploadBytes'
+  | 'maxPages'
+  | 'maxConnections'
+  | 'uploadRateWindowMs'
+  | 'uploadMinBytesPerS'
+  | 'connectionIdleTimeoutMs'
+>;
+
+/** What one request and one connection may take, in the units the gateway counts in. */
+function requestLimits(v: Variables): RequestLimits {
   return {
-    nodeEnv: v.NODE_ENV,
-    production,
-    host: v.HOST,
-    port: v.PORT,
-    workers: v.WORKERS,
-    apiKeys,
-    services,
-    python: v.PYTHON.trim(),
     timeoutMs: v.TIMEOUT * 1000,
-    logLevel: LOG_LEVELS[v.LOG_LEVEL] ?? 'info',
     maxRequests: v.MAX_REQUESTS,
     maxUploadBytes: v.MAX_UPLOAD_MB * 1024 * 1024,
     maxPages: v.MAX_PAGES,
+    maxConnections: v.MAX_CONNECTIONS,
+    uploadRateWindowMs: v.UPLOAD_RATE_WINDOW * 1000,
+    uploadMinBytesPerS: v.UPLOAD_MIN_RATE,
+    connectionIdleTimeoutMs: v.CONNECTION_IDLE_TIMEOUT * 1000,
+  };
+}
+
+type Supervision = Pick<
+  Config,
+  | 'healthPollMs'
+  | 'healthFailuresBeforeRestart'
+  | 'sidecarStartupTimeoutMs'
+  | 'sidecarMaxRestarts'
+  | 'sidecarRestartWindowMs'
+  | 'sidecarBackoffInitialMs'
+  | 'sidecarBackoffMaxMs'
+  | 'shutdownGraceMs'
+  | 'workerStallTimeoutMs'
+>;
+
+/** How the primary watches, restarts and stops the sidecars and workers. */
+function supervision(v: Variables): Supervision {
+  if (v.SIDECAR_BACKOFF_MAX_MS < v.SIDECAR_BACKOFF_MS) {
+    throw new ConfigError('Invalid configuration: SIDECAR_BACKOFF_MAX_MS must be at least SIDECAR_BACKOFF_MS');
+  }
+  return {
     healthPollMs: v.HEALTH_POLL_MS,
     healthFailuresBeforeRestart: v.HEALTH_FAILURES_BEFORE_RESTART,
     sidecarStartupTimeoutMs: v.SIDECAR_STARTUP_TIMEOUT * 1000,
@@ -276,15 +333,16 @@ export function loadConfig(env: Env): Config {
     sidecarBackoffMaxMs: v.SIDECAR_BACKOFF_MAX_MS,
     shutdownGraceMs: v.SHUTDOWN_GRACE * 1000,
     workerStallTimeoutMs: v.WORKER_STALL_TIMEOUT * 1000,
-    maxConnections: v.MAX_CONNECTIONS,
-    uploadRateWindowMs: v.UPLOAD_RATE_WINDOW * 1000,
-    uploadMinBytesPerS: v.UPLOAD_MIN_RATE,
-    connectionIdleTimeoutMs: v.CONNECTION_IDLE_TIMEOUT * 1000,
-    runDir: v.RUN_DIR,
-    metricsPublic: v.METRICS_PUBLIC,
-    trustProxy: parseTrustProxy(v.TRUST_PROXY),
-    warnings,
   };
+}
+
+/** Settings read and ignored, said once the logger exists. */
+function warningsOf(v: Variables): string[] {
+  const warnings: string[] = [];
+  if (v.WORKER_CLASS !== undefined) {
+    warnings.push(`WORKER_CLASS=${v.WORKER_CLASS} is a gunicorn setting and is ignored: workers are node:cluster processes`);
+  }
+  return warnings;
 }
 
 const KEY_NAME = /^[\w.@-]{1,64}$/;

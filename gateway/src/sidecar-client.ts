@@ -1,8 +1,8 @@
 // HTTP over each sidecar's Unix socket with undici: one keep-alive Agent per socket, shared by the
-// health poller (primary) and the upload path (workers).
+// health poller (primary) and the upload path (workers). What goes over it: ipc/sidecar-wire.ts.
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors } from 'undici';
-import type { GpuStats, InFlight, QueueStats } from './ipc/health-snapshot.js';
+import type { SidecarHealth } from './ipc/sidecar-wire.js';
 
 const agents = new Map<string, Agent>();
 
@@ -14,19 +14,6 @@ function agentFor(socketPath: string): Agent {
     agents.set(socketPath, agent);
   }
   return agent;
-}
-
-/** What a sidecar's GET /health answers. */
-export interface SidecarHealth {
-  state: 'starting' | 'ready' | 'unavailable';
-  service: string;
-  model: string | null;
-  device: string | null;
-  pid: number;
-  message: string | null;
-  queue: QueueStats | null;
-  gpu: GpuStats;
-  in_flight?: InFlight[];
 }
 
 /**

@@ -1,4 +1,5 @@
-"""Entry point: `python -m mdso_sidecar --service NAME --socket PATH`, started by the gateway.
+"""Entry point: `python -m mdso_sidecar --service NAME --socket PATH`, started by the gateway; and
+`python -m mdso_sidecar --contract`, which prints the gateway⇄sidecar contract (contract.py) and exits.
 
 Binds the socket (0600), serves, loads the model in the background once listening, and makes sure the
 process never outlives the gateway (stdin EOF, parent-death signal). Exit codes: 0 after a graceful
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -24,6 +26,7 @@ from types import FrameType
 import uvicorn
 from setproctitle import setproctitle
 
+from .contract import contract
 from .engines import engine_class
 from .errors import EngineUnavailable
 from .log import configure_logging, get_logger
@@ -200,9 +203,19 @@ def _has_stdin() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mdso_sidecar", description=__doc__)
-    parser.add_argument("--service", required=True, help="engine to serve, e.g. tesseract")
-    parser.add_argument("--socket", required=True, type=Path, help="Unix socket path to listen on")
+    parser.add_argument("--service", help="engine to serve, e.g. tesseract")
+    parser.add_argument("--socket", type=Path, help="Unix socket path to listen on")
+    parser.add_argument(
+        "--contract",
+        action="store_true",
+        help="print every service's options and the error types as JSON (the gateway reads it) and exit",
+    )
     args = parser.parse_args(argv)
+    if args.contract:
+        print(json.dumps(contract()))
+        return 0
+    if args.service is None or args.socket is None:
+        parser.error("--service and --socket are required (or --contract)")
     try:
         settings = load_settings(args.service)
         engine_class(settings.service)

@@ -4,8 +4,10 @@ scripts/download-models. Never imported by a running sidecar, which only reads t
     python -m mdso_sidecar.download [--dry-run] [--force] [service ...]
 
 It reads no .env itself: scripts/download-models runs it under the gateway's own reader
-(`node dist/gateway/src/cli/env.js run --`), so both see the same settings. Which services exist and
-which have weights to fetch: the engine registry (engines/services.json).
+(`node dist/gateway/src/cli/env.js run --`), so both see the same settings. Which services exist, their
+venvs and requirement files: the engine registry (engines/services.json). What each one needs: the
+WEIGHTS plan its engine module declares (models.HubWeights or models.StoreWeights); this module holds
+no model id, checkpoint or size of its own.
 """
 
 from __future__ import annotations
@@ -22,29 +24,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engines import SERVICES
-from .engines import marker as marker_layout
-from .models import model_path, model_setting
+from .engines import SERVICES, engine_class
+from .engines import marker as marker_engine
+from .models import HubModel, HubWeights, StoreWeights, WeightsPlan, model_path
 from .settings import Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-# Hub ids fetched when <SERVICE>_MODEL is unset: the defaults of the nanonets and olmocr engines.
-HF_MODELS = {
-    "nanonets": "nanonets/Nanonets-OCR-s",
-    "olmocr": "allenai/olmOCR-2-7B-1025",
-}
 KNOWN_SERVICES = tuple(SERVICES)
-MODEL_SERVICES = tuple(name for name, spec in SERVICES.items() if spec.weights is not None)
-# Approximate download sizes, shown by --dry-run (model cards; marker: surya 0.17.1's checkpoints).
-APPROX_SIZE = {
-    "nanonets/Nanonets-OCR-s": "7.5 GB",
-    "allenai/olmOCR-2-7B-1025": "16.6 GB",
-    "allenai/olmOCR-7B-0825": "16.6 GB",
-    "marker": "3 GB",
-}
 # Installed into a temporary directory when the interpreter lacks it (the project venv stays as is).
 HUB_REQUIREMENT = "huggingface_hub==0.36.2"
-DATALAB_URL = "https://models.datalab.to"
+
+
+def weights_plan(service: str) -> WeightsPlan | None:
+    """The WEIGHTS its engine module declares beside the engine; None when it has nothing to download.
+    Importing an engine module is cheap: engines import their heavy packages in load()."""
+    module = sys.modules[engine_class(service).__module__]
+    weights = getattr(module, "WEIGHTS", None)
+    if weights is not None and not isinstance(weights, (HubWeights, StoreWeights)):
+        raise TypeError(f"{module.__name__}.WEIGHTS is not a weights plan: {weights!r}")
+    return weights
+
+
+def model_services() -> list[str]:
+    """The services with weights to download, in registry order."""
+    return [name for name in KNOWN_SERVICES if weights_plan(name) is not None]
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,17 @@ class Target:
     """What one service needs and where it goes."""
 
     service: str
-    source: str
-    """Hub id, "datalab" (marker's model store), or "" when nothing is downloaded."""
+    weights: WeightsPlan | None
+    """Its engine's plan; None when it has nothing to download."""
     path: Path | None
     complete: bool
+    model: HubModel | None = None
+    """The hub model to fetch (a hub plan, unless <SERVICE>_MODEL names a local directory)."""
     note: str = ""
+
+    @property
+    def fetches(self) -> bool:
+        return isinstance(self.weights, StoreWeights) or self.model is not None
 
 
 def default_services(env: Mapping[str, str]) -> list[str]:
@@ -67,7 +76,7 @@ def default_services(env: Mapping[str, str]) -> list[str]:
         name = raw.strip().lower()
         if name and name not in enabled:
             enabled.append(name)
-    return enabled or list(MODEL_SERVICES)
+    return enabled or model_services()
 
 
 def hf_snapshot_complete(path: Path) -> bool:
@@ -85,23 +94,25 @@ def hf_snapshot_complete(path: Path) -> bool:
 
 
 def plan(service: str, env: Mapping[str, str]) -> Target:
-    """The target of `service` from the environment (MODEL_DIR, <SERVICE>_MODEL). SettingsError on a
-    bad value, KeyError for an unknown service."""
+    """The target of `service` from the environment (MODEL_DIR, <SERVICE>_MODEL, validated as its
+    engine validates them). SettingsError on a bad value, KeyError for an unknown service."""
     if service not in KNOWN_SERVICES:
         raise KeyError(f"unknown service {service!r}; known: {', '.join(KNOWN_SERVICES)}")
     settings = load_settings(service, env)
-    spec = SERVICES[service]
-    if spec.weights is None:
-        return Target(service, "", None, True, f"nothing to download: {spec.weights_note}")
-    if spec.weights == "datalab":
-        root = marker_layout.weights_dir(settings)
-        return Target(service, "datalab", root, not marker_layout.missing_weights(root))
-    model = model_setting(settings, HF_MODELS[service])
+    weights = weights_plan(service)
+    if weights is None:
+        note = f"nothing to download: {SERVICES[service].weights_note}"
+        return Target(service, None, None, True, note=note)
+    if isinstance(weights, StoreWeights):
+        root = weights.root(settings)
+        return Target(service, weights, root, not weights.missing(root))
+    model = weights.selected(settings)
     path = model_path(settings, model)
-    if model.startswith("/"):
+    hub_model = weights.find(model)
+    if hub_model is None:  # an absolute path: selected() accepts nothing else outside the plan
         note = f"{service.upper()}_MODEL is a local directory: nothing to download"
-        return Target(service, "", path, hf_snapshot_complete(path), note)
-    return Target(service, model, path, hf_snapshot_complete(path))
+        return Target(service, weights, path, hf_snapshot_complete(path), note=note)
+    return Target(service, weights, path, hf_snapshot_complete(path), model=hub_model)
 
 
 def human(size: float) -> str:
@@ -116,25 +127,31 @@ def tree_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
+def venv_python(service: str) -> Path:
+    return REPO / SERVICES[service].venv / "bin" / "python"
+
+
 def describe(target: Target) -> list[str]:
     """What --dry-run prints for a target: every source and destination, nothing fetched."""
     state = "complete, skipped" if target.complete else "missing"
-    if target.path is None or not target.source:
+    if not target.fetches or target.path is None:
         where = f" ({target.path}, {'present' if target.complete else 'missing'})" if target.path else ""
         return [f"{target.service}: {target.note}{where}"]
-    if target.source == "datalab":
-        root = target.path
-        lines = [f"marker: marker-pdf {marker_layout.MARKER_VERSION}'s models into {root} "
-                 f"(~{APPROX_SIZE['marker']}) [{state}]"]
-        for checkpoint in marker_layout.CHECKPOINTS.values():
-            lines.append(f"  {DATALAB_URL}/{checkpoint}/  ->  {root / checkpoint}/")
-        lines.append(f"  {marker_layout.FONT_URL}  ->  {marker_layout.font_path(root)}")
-        venv_python = REPO / marker_layout.VENV / "bin" / "python"
-        lines.append(f"  run with {venv_python} (marker's own download code)")
+    if isinstance(target.weights, StoreWeights):
+        store, root = target.weights, target.path
+        lines = [f"{target.service}: {store.package}'s models into {root} (~{store.approx_size}) [{state}]"]
+        for checkpoint in store.checkpoints:
+            lines.append(f"  {store.store_url}/{checkpoint.path}/  ->  {root / checkpoint.path}/")
+        for file in store.files:
+            lines.append(f"  {file.url}  ->  {root / file.path}")
+        lines.append(f"  run with {venv_python(target.service)} ({target.service}'s own download code)")
         return lines
-    size = APPROX_SIZE.get(target.source, "size unknown")
+    assert target.model is not None
+    model = target.model
+    revision = "" if model.revision == "main" else f" at revision {model.revision}"
     return [
-        f"{target.service}: Hugging Face hub {target.source} (~{size})  ->  {target.path}/ [{state}]"
+        f"{target.service}: Hugging Face hub {model.repo_id}{revision} (~{model.approx_size})  ->  "
+        f"{target.path}/ [{state}]"
     ]
 
 
@@ -155,55 +172,53 @@ def _hub() -> object:
 
 
 def fetch_hf(target: Target) -> None:
-    assert target.path is not None
+    assert target.path is not None and target.model is not None
     hub = _hub()
     target.path.mkdir(parents=True, exist_ok=True)
     snapshot_download = getattr(hub, "snapshot_download")  # noqa: B009 - untyped module object
-    snapshot_download(repo_id=target.source, local_dir=str(target.path))
+    snapshot_download(
+        repo_id=target.model.repo_id, revision=target.model.revision, local_dir=str(target.path)
+    )
     if not hf_snapshot_complete(target.path):
         raise RuntimeError(f"{target.path} is still incomplete after the download (config.json, weights)")
 
 
-def fetch_marker_here(root: Path) -> None:
+def fetch_marker_here(store: StoreWeights, root: Path) -> None:
     """marker's own download code, in this interpreter (which must have marker-pdf installed)."""
-    os.environ.update(marker_layout.marker_environment(root, "cpu"))
+    os.environ.update(marker_engine.marker_environment(root, "cpu"))
     root.mkdir(parents=True, exist_ok=True)
     surya_settings = importlib.import_module("surya.settings").settings
     s3 = importlib.import_module("surya.common.s3")
-    checkpoints = [
-        surya_settings.LAYOUT_MODEL_CHECKPOINT,
-        surya_settings.RECOGNITION_MODEL_CHECKPOINT,
-        surya_settings.TABLE_REC_MODEL_CHECKPOINT,
-        surya_settings.DETECTOR_MODEL_CHECKPOINT,
-        surya_settings.OCR_ERROR_MODEL_CHECKPOINT,
-    ]
-    expected = {f"s3://{path}" for path in marker_layout.CHECKPOINTS.values()}
-    if set(checkpoints) != expected:
+    loaded = marker_engine.loaded_checkpoints(surya_settings)
+    if loaded != {checkpoint.path for checkpoint in store.checkpoints}:
+        spec = SERVICES["marker"]
         raise RuntimeError(
-            f"this surya-ocr loads {sorted(checkpoints)}, not what marker-pdf {marker_layout.MARKER_VERSION} "
-            f"expects; reinstall {marker_layout.VENV} from {marker_layout.REQUIREMENTS}"
+            f"this surya-ocr loads {sorted(loaded)}, not what {store.package} expects; reinstall "
+            f"{spec.venv} from {' '.join(spec.requirements)}"
         )
-    for checkpoint in checkpoints:
+    for checkpoint in store.checkpoints:
         # What S3DownloaderMixin.from_pretrained does before loading: skip when the manifest is complete.
-        local = s3.S3DownloaderMixin.get_local_path(checkpoint)
-        s3.download_directory(checkpoint.removeprefix("s3://"), local)
+        local = s3.S3DownloaderMixin.get_local_path(f"s3://{checkpoint.path}")
+        s3.download_directory(checkpoint.path, local)
     importlib.import_module("marker.util").download_font()
-    missing = marker_layout.missing_weights(root)
+    missing = store.missing(root)
     if missing:
         raise RuntimeError(f"still missing in {root} after the download: {', '.join(missing)}")
 
 
 def fetch_marker(target: Target, settings: Settings) -> None:
-    assert target.path is not None
+    assert target.path is not None and isinstance(target.weights, StoreWeights)
     if importlib.util.find_spec("surya") is not None and importlib.util.find_spec("marker") is not None:
-        fetch_marker_here(target.path)
+        fetch_marker_here(target.weights, target.path)
         return
-    python = REPO / marker_layout.VENV / "bin" / "python"
+    spec = SERVICES[target.service]
+    python = venv_python(target.service)
     if not python.exists():
+        installs = " ".join(f"-r {file}" for file in spec.requirements)
         raise RuntimeError(
             f"marker's download runs in its venv, which does not exist: create it with "
-            f"`python3 -m venv {marker_layout.VENV} && {marker_layout.VENV}/bin/pip install -r "
-            f"{marker_layout.REQUIREMENTS}` (or scripts/bootstrap with marker in ENABLED_SERVICES)"
+            f"`python3 -m venv {spec.venv} && {spec.venv}/bin/pip install {installs}` "
+            f"(or scripts/bootstrap with marker in ENABLED_SERVICES)"
         )
     env = {**os.environ, "PYTHONPATH": str(REPO / "sidecars"), "MODEL_DIR": str(settings.model_dir)}
     subprocess.run([str(python), "-m", "mdso_sidecar.download", "--force", "marker"], env=env, check=True)
@@ -229,7 +244,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         description="Fetch model weights into MODEL_DIR (default <repo>/models); see docs/MODELS.md.",
     )
     parser.add_argument(
-        "services", nargs="*", help=f"default: ENABLED_SERVICES, else {' '.join(MODEL_SERVICES)}"
+        "services", nargs="*", help=f"default: ENABLED_SERVICES, else {' '.join(model_services())}"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be fetched and where; no network"
@@ -253,7 +268,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         return 0
     failed: list[str] = []
     for target in targets:
-        if target.path is None or not target.source:
+        if target.path is None or not target.fetches:
             print("\n".join(describe(target)))
             continue
         if target.complete and not args.force:
@@ -261,8 +276,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             continue
         print("\n".join(describe(target)), flush=True)
         try:
-            if target.source == "datalab":
-                fetch_marker(target, load_settings("marker", environment))
+            if isinstance(target.weights, StoreWeights):
+                fetch_marker(target, load_settings(target.service, environment))
             else:
                 fetch_hf(target)
         except Exception as exc:  # noqa: BLE001 - report it and go on with the other services

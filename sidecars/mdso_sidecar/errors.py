@@ -100,6 +100,11 @@ class SidecarError(Exception):
 
     status: ClassVar[int] = 500
     retry_after_s: ClassVar[int | None] = None
+    when: ClassVar[str] = ""
+    """When a client gets it, for the API documentation (the sidecar's contract lists every type that
+    says so, with its status: contract.py)."""
+    answered_as: ClassVar[str | None] = None
+    """The type another error answers as (ServiceStarting is a ServiceUnavailable); None: its own."""
     fails_request: ClassVar[bool] = False
     """True when, raised on one page, it must fail the whole request (the pipeline starts no further
     page and answers this error) instead of being reported on that page only."""
@@ -115,7 +120,7 @@ class SidecarError(Exception):
 
     @property
     def type_name(self) -> str:
-        return type(self).__name__
+        return self.answered_as or type(self).__name__
 
     def to_json(self) -> dict[str, Any]:
         """The answer's body: message and details scrubbed of server paths, reprs and tracebacks."""
@@ -126,40 +131,49 @@ class BadOption(SidecarError):
     """A query parameter is unknown or has a value we cannot use."""
 
     status = 400
+    when = "an option the service does not take, or a bad value (named in details.option)"
 
 
 class FileTooLarge(SidecarError):
     status = 413
+    when = "the file is over MAX_UPLOAD_MB"
 
 
 class UnsupportedFileType(SidecarError):
     status = 415
+    when = "not a PDF, PNG, JPEG, TIFF, BMP, GIF or WebP (the message says what it looks like)"
 
 
 class EmptyFile(SidecarError):
     status = 422
+    when = "the file is empty"
 
 
 class CorruptDocument(SidecarError):
     status = 422
+    when = "truncated or corrupt file"
 
 
 class EncryptedDocument(SidecarError):
     status = 422
+    when = "password-protected PDF"
 
 
 class TooManyPages(SidecarError):
     status = 422
+    when = "more than MAX_PAGES pages"
 
 
 class ImageTooLarge(SidecarError):
     status = 422
+    when = "an image too large to decode (decompression bomb guard)"
 
 
 class NoPageRead(SidecarError):
     """Every requested page failed: never answered as a 200 with empty text."""
 
     status = 422
+    when = "no page could be read"
 
 
 class QueueFull(SidecarError):
@@ -167,6 +181,7 @@ class QueueFull(SidecarError):
     the pages queued ahead does not fit), or the hard bound SIDECAR_MAX_QUEUE is reached."""
 
     status = 503
+    when = "the service's queue is full (Retry-After)"
     retry_after_s = 5
 
     def __init__(
@@ -184,21 +199,20 @@ class StorageFull(SidecarError):
     nothing is wrong with the document, another try once space is freed will work."""
 
     status = 503
+    when = "the service's disk filled up while the upload was written (Retry-After)"
     retry_after_s = 30
 
 
 class ServiceUnavailable(SidecarError):
     status = 503
+    when = "the service is starting (Retry-After) or cannot run"
 
 
 class ServiceStarting(ServiceUnavailable):
     """The model is still loading; retrying shortly will work. Answered with type ServiceUnavailable."""
 
     retry_after_s = 5
-
-    @property
-    def type_name(self) -> str:
-        return "ServiceUnavailable"
+    answered_as = "ServiceUnavailable"
 
 
 class GpuOutOfMemory(SidecarError):
@@ -206,6 +220,7 @@ class GpuOutOfMemory(SidecarError):
     the sidecar stays up (its cache was emptied) and serves the next one."""
 
     status = 503
+    when = "CUDA out of memory even after a retry at lower resolution (Retry-After)"
     retry_after_s = 10
     fails_request = True
 
@@ -215,6 +230,7 @@ class ModelEndpointUnavailable(SidecarError):
     after the retries: every page would fail the same way, so the request fails."""
 
     status = 503
+    when = "the OpenAI-compatible model server (vLLM) cannot be reached (Retry-After)"
     retry_after_s = 10
     fails_request = True
 
@@ -223,14 +239,30 @@ class ModelAnswerInvalid(SidecarError):
     """The model server answered something that is not a chat completion: that page fails."""
 
     status = 502
+    when = "the model server answered something that is not a completion"
 
 
 class DeadlineExceeded(SidecarError):
     status = 504
+    when = "the deadline passed before every page was read"
 
 
 class InternalError(SidecarError):
     status = 500
+    when = "a bug in the sidecar; the request id identifies it in the log"
+
+
+def error_types() -> list[type[SidecarError]]:
+    """Every error type a sidecar answers, under its own name (not ServiceStarting: a
+    ServiceUnavailable), in the order they are defined."""
+    found: list[type[SidecarError]] = []
+    pending: list[type[SidecarError]] = list(SidecarError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        if cls.answered_as is None and cls not in found:
+            found.append(cls)
+        pending[0:0] = cls.__subclasses__()
+    return found
 
 
 class EngineUnavailable(Exception):

@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -35,8 +36,8 @@ from .errors import (
 )
 from .gpu import gpu_stats
 from .log import get_logger
-from .page_range import PageRange, parse_page_range
-from .pipeline import JobControl, Pipeline
+from .page_range import PageRange, take_page_range
+from .pipeline import JobControl, OcrResult, Pipeline
 from .settings import Settings
 from .sniff import DocumentKind
 from .spool import SpoolDir, SpoolWriter
@@ -91,6 +92,54 @@ def _parse_deadline(raw: str | None) -> float | None:
     return value / 1000.0
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """A request read whole: its options, and its document spooled to a private file."""
+
+    path: Path
+    kind: DocumentKind
+    size: int
+    page_range: PageRange | None
+    options: EngineOptions
+
+
+class _Outcome:
+    """What one /ocr request's closing log line says, filled in as the request goes; `write` logs it
+    (at warning for a 5xx other than QueueFull)."""
+
+    def __init__(self, request_id: str) -> None:
+        self.started = time.monotonic()
+        self.fields: dict[str, Any] = {"request_id": request_id}
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def read(self, upload: _Upload) -> None:
+        self.fields.update(kind=upload.kind.value, bytes=upload.size)
+
+    def answered(self, result: OcrResult) -> None:
+        failed = sum(p.error is not None for p in result.pages)
+        self.fields.update(status=200, pages=len(result.pages), failed_pages=failed)
+
+    def cancelled(self) -> None:
+        self.fields.update(status=499, cancelled=True)
+
+    def failed(self, status: int, type_name: str) -> None:
+        self.fields.update(status=status, type=type_name)
+
+    def write(self, control: JobControl) -> None:
+        self.fields.update(ms=self.elapsed_ms())
+        if self.fields.get("cancelled"):
+            log.info(
+                "request cancelled",
+                extra={**self.fields, "pages_done": control.pages_done, "pages_total": control.pages_total},
+            )
+        elif self.fields.get("status", 500) >= 500 and self.fields.get("type") != "QueueFull":
+            log.warning("request done", extra=self.fields)
+        else:
+            log.info("request done", extra=self.fields)
+
+
 class Sidecar:
     """The running service: engine state, pipeline, admission and the HTTP routes over them."""
 
@@ -138,7 +187,6 @@ class Sidecar:
             "message": self.message,
             "queue": self._queue_stats(),
             "gpu": gpu_stats(),
-            "languages": self.engine.languages(),
             "in_flight": [
                 {"request_id": c.request_id, "pages_done": c.pages_done, "pages_total": c.pages_total}
                 for c in list(self.in_flight.values())
@@ -146,84 +194,90 @@ class Sidecar:
         }
 
     async def ocr(self, request: Request) -> Response:
-        started = time.monotonic()
         request_id = _request_id(request.headers.get("x-request-id"))
+        outcome = _Outcome(request_id)
         control = JobControl(request_id, on_page_done=self.admission.clock.page_done)
-        outcome: dict[str, Any] = {"request_id": request_id}
-        path: Path | None = None
-        admitted = False
-        watcher: asyncio.Task[None] | None = None
+        upload: _Upload | None = None
         if "x-filename" in request.headers:
             log.debug(
                 "upload",
                 extra={"request_id": request_id, "upload_name": _printable(request.headers["x-filename"])},
             )
         try:
-            self._require_ready()
-            page_range, options = self._parse_options(request.query_params)
-            control.deadline = _parse_deadline(request.headers.get("x-deadline-ms"))
-            control.raise_if_stopped()
-            self._check_declared_length(request.headers)
-
-            # The upload is spooled before it takes a slot: a slow sender holds a file, never a slot
-            # a complete request could use (the gateway cuts uploads that stall or trickle).
-            path = self.spool.new_file_path()
-            kind, size = await self._spool(request, path)
-            outcome.update(kind=kind.value, bytes=size)
-            control.raise_if_stopped()
-            self.admission.admit(list(self.in_flight.values()), control.deadline)
-            admitted = True
-
-            watcher = asyncio.create_task(self._watch_disconnect(request, control))
-            self.in_flight[id(control)] = control
-            async with self.admission.run_slot(control):
-                # Not cancellable: the worker thread always finishes before the file is removed.
-                result = await anyio.to_thread.run_sync(
-                    self.pipeline.process, path, kind, page_range, options, control
-                )
+            upload = await self._read(request, control)
+            outcome.read(upload)
+            result = await self._process(request, upload, control)
             body = {
                 "pages": [_page_json(p) for p in result.pages],
                 "service": self.settings.service,
                 "model": self.engine.describe(),
-                "ms": int((time.monotonic() - started) * 1000),
-                "page_count": len(result.pages),
+                "ms": outcome.elapsed_ms(),
                 "document_pages": result.document_pages,
             }
             self.admission.clock.request_done(len(result.pages))
-            failed = sum(p.error is not None for p in result.pages)
-            outcome.update(status=200, pages=len(result.pages), failed_pages=failed)
+            outcome.answered(result)
             return JSONResponse(body)
         except (RequestCancelled, ClientDisconnect):
-            outcome.update(status=499, cancelled=True)
+            outcome.cancelled()
             # Nobody reads this answer: the gateway has gone.
             return Response(status_code=499)
         except SidecarError as exc:
-            outcome.update(status=exc.status, type=exc.type_name)
+            outcome.failed(exc.status, exc.type_name)
             return error_response(exc)
         except Exception:
             log.exception("request failed", extra={"request_id": request_id})
-            outcome.update(status=500, type="InternalError")
+            outcome.failed(500, "InternalError")
             return error_response(
                 InternalError("internal error in the OCR sidecar; see its log", {"request_id": request_id})
             )
         finally:
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
+            outcome.write(control)
+
+    async def _read(self, request: Request, control: JobControl) -> _Upload:
+        """Checks the request and spools its body: the document, ready for a slot. The spool file is
+        the caller's to remove once this returns; if it raises, there is none left."""
+        self._require_ready()
+        page_range, options = self._parse_options(request.query_params)
+        control.deadline = _parse_deadline(request.headers.get("x-deadline-ms"))
+        control.raise_if_stopped()
+        self._check_declared_length(request.headers)
+
+        # The upload is spooled before it takes a slot: a slow sender holds a file, never a slot
+        # a complete request could use (the gateway cuts uploads that stall or trickle).
+        path = self.spool.new_file_path()
+        try:
+            kind, size = await self._spool(request, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return _Upload(path, kind, size, page_range, options)
+
+    async def _process(self, request: Request, upload: _Upload, control: JobControl) -> OcrResult:
+        """Admits the read document, waits for a slot and runs the pipeline on it, watching for the
+        gateway going away meanwhile."""
+        control.raise_if_stopped()
+        self.admission.admit(list(self.in_flight.values()), control.deadline)
+        watcher: asyncio.Task[None] | None = None
+        try:
+            watcher = asyncio.create_task(self._watch_disconnect(request, control))
+            self.in_flight[id(control)] = control
+            async with self.admission.run_slot(control):
+                # Not cancellable: the worker thread always finishes before the file is removed.
+                return await anyio.to_thread.run_sync(
+                    self.pipeline.process,
+                    upload.path,
+                    upload.kind,
+                    upload.page_range,
+                    upload.options,
+                    control,
+                )
+        finally:
             if watcher is not None:
                 watcher.cancel()
             self.in_flight.pop(id(control), None)
-            if admitted:
-                self.admission.leave()
-            if path is not None:
-                path.unlink(missing_ok=True)
-            outcome.update(ms=int((time.monotonic() - started) * 1000))
-            if outcome.get("cancelled"):
-                log.info(
-                    "request cancelled",
-                    extra={**outcome, "pages_done": control.pages_done, "pages_total": control.pages_total},
-                )
-            elif outcome.get("status", 500) >= 500 and outcome.get("type") != "QueueFull":
-                log.warning("request done", extra=outcome)
-            else:
-                log.info("request done", extra=outcome)
+            self.admission.leave()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -254,8 +308,7 @@ class Sidecar:
             if key in params:
                 raise BadOption(f"option {key!r} given more than once", {"option": key})
             params[key] = value
-        raw_range = params.pop("page_range", None)
-        page_range = parse_page_range(raw_range) if raw_range is not None else None
+        page_range = take_page_range(params)
         return page_range, self.engine.parse_options(params)
 
     def _check_declared_length(self, headers: Mapping[str, str]) -> None:

@@ -1,20 +1,35 @@
 """scripts/download-models: which services, which sources, which target directories; all with
 --dry-run, which never touches the network. Its settings come through the gateway's own .env reader
-(dist/gateway/src/cli/env.js, built by scripts/bootstrap), its services from the engine registry."""
+(dist/gateway/src/cli/env.js, built by scripts/bootstrap), its services from the engine registry, what
+each one fetches from its engine's WEIGHTS plan."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import subprocess
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from mdso_sidecar.download import KNOWN_SERVICES, default_services, hf_snapshot_complete, main
-from mdso_sidecar.engines import ENGINES, REGISTRY_FILE, SERVICES, marker
+from mdso_sidecar.download import (
+    KNOWN_SERVICES,
+    default_services,
+    hf_snapshot_complete,
+    main,
+    model_services,
+    weights_plan,
+)
+from mdso_sidecar.engines import ENGINES, REGISTRY_FILE, SERVICES, engine_class, marker
 from mdso_sidecar.engines.marker import CHECKPOINTS
-from mdso_sidecar.engines.vlm import config as vlm_config
+from mdso_sidecar.engines.vlm.config import read_vlm_settings
+from mdso_sidecar.engines.vlm.runtime import VlmEngine
+from mdso_sidecar.models import HubWeights, StoreWeights
+from mdso_sidecar.settings import load_settings
 
 from .conftest import REPO
 from .test_marker import fake_weights
@@ -102,16 +117,45 @@ def test_services_without_weights_exit_0(capsys: pytest.CaptureFixture[str], tmp
 
 def test_one_registry() -> None:
     """engines/services.json is the list: the engines, the services download-models knows, the
-    requirement files the engines name in their messages."""
+    venvs and requirement files the engines name in their messages."""
     names = [entry["name"] for entry in json.loads(REGISTRY_FILE.read_text())["services"]]
     assert list(ENGINES) == list(SERVICES) == list(KNOWN_SERVICES) == names
     for spec in SERVICES.values():
         module, _, cls = spec.engine.partition(":")
         assert f"class {cls}(" in (REGISTRY_FILE.parent / f"{module}.py").read_text(), spec.engine
         assert all((REPO / f).is_file() for f in spec.requirements), spec.requirements
-    assert SERVICES["marker"].venv == marker.VENV
-    assert SERVICES["marker"].requirements == (marker.REQUIREMENTS,)
-    assert SERVICES["nanonets"].requirements == SERVICES["olmocr"].requirements == (vlm_config.REQUIREMENTS,)
+    for service in ("nanonets", "olmocr"):
+        vlm_engine = engine_class(service)
+        assert issubclass(vlm_engine, VlmEngine)
+        vlm = read_vlm_settings(load_settings(service, {}), vlm_engine.profile)
+        assert vlm.install == ".venv/bin/pip install -r sidecars/requirements-vlm.txt"
+    assert (marker.VENV, marker.REQUIREMENTS) == (".venv-marker", "sidecars/requirements-marker.txt")
+
+
+def test_each_engine_owns_its_weights() -> None:
+    """What a service fetches is its engine module's WEIGHTS; a service without one has nothing to
+    download and says where its models come from. A hub engine accepts the models it can fetch."""
+    assert model_services() == ["marker", "nanonets", "olmocr"]
+    for name, spec in SERVICES.items():
+        weights = weights_plan(name)
+        assert (weights is None) == bool(spec.weights_note), f"{name}: a WEIGHTS plan or a weights_note"
+        cls = engine_class(name)
+        if isinstance(weights, HubWeights):
+            assert issubclass(cls, VlmEngine)
+            assert weights.ids == cls.profile.known_models, name
+            assert weights.default.repo_id == cls.profile.default_model, name
+        elif isinstance(weights, StoreWeights):
+            assert weights is marker.WEIGHTS and cls is marker.MarkerEngine
+            assert list(CHECKPOINTS.values()) == [c.path for c in weights.checkpoints]
+            assert len({c.setting for c in weights.checkpoints}) == len(weights.checkpoints)
+
+
+def test_unknown_hub_model_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """<SERVICE>_MODEL is checked as the engine checks it: an id outside its plan is refused before
+    anything is fetched (the service would refuse to start with it)."""
+    assert main(["--dry-run", "olmocr"], env={"OLMOCR_MODEL": "someone/other-model"}) == 2
+    err = capsys.readouterr().err
+    assert "OLMOCR_MODEL" in err and "allenai/olmOCR-2-7B-1025, allenai/olmOCR-7B-0825" in err
 
 
 def test_complete_directories_are_skipped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -146,3 +190,70 @@ def test_script_resolves_relative_model_dir(tmp_path: Path) -> None:
     result = script(tmp_path, "--dry-run", MODEL_DIR="rel-models", ENABLED_SERVICES="marker")
     assert result.returncode == 0, result.stderr
     assert f"MODEL_DIR={tmp_path}/rel-models" in result.stdout
+
+
+def fake_module(monkeypatch: pytest.MonkeyPatch, name: str, **attributes: Any) -> None:
+    """A stand-in for a third-party module (huggingface_hub, surya, marker) in sys.modules."""
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    module.__dict__.update(attributes)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_hub_plan_is_what_snapshot_download_gets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The engine's hub id and revision reach huggingface_hub, into the layout's directory."""
+    calls: list[dict[str, str]] = []
+
+    def snapshot_download(**kwargs: str) -> None:
+        calls.append(kwargs)
+        (Path(kwargs["local_dir"]) / "config.json").write_text("{}")
+        (Path(kwargs["local_dir"]) / "model.safetensors").touch()
+
+    fake_module(monkeypatch, "huggingface_hub", snapshot_download=snapshot_download)
+    assert main(["olmocr"], env={"MODEL_DIR": str(tmp_path), "OLMOCR_MODEL": "allenai/olmOCR-7B-0825"}) == 0
+    target = tmp_path / "olmocr" / "olmOCR-7B-0825"
+    assert calls == [{"repo_id": "allenai/olmOCR-7B-0825", "revision": "main", "local_dir": str(target)}]
+    assert hf_snapshot_complete(target) and "Copy the directory" in capsys.readouterr().out
+
+
+def test_store_plan_is_what_surya_downloads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """marker's checkpoints as the plan lists them, fetched by (stand-ins for) surya's and marker's
+    own download code; a surya that loads other checkpoints is refused."""
+    for variable in marker.marker_environment(tmp_path, "cpu"):
+        monkeypatch.delenv(variable, raising=False)  # set by the download, restored after the test
+    root = tmp_path / "marker"
+    fetched: list[str] = []
+
+    def download_directory(path: str, local: str) -> None:
+        fetched.append(path)
+        Path(local).mkdir(parents=True)
+        (Path(local) / "manifest.json").write_text(json.dumps({"files": ["model.safetensors"]}))
+        (Path(local) / "model.safetensors").touch()
+
+    def download_font() -> None:
+        Path(os.environ["FONT_PATH"]).parent.mkdir(parents=True)
+        Path(os.environ["FONT_PATH"]).touch()
+
+    class Mixin:
+        @staticmethod
+        def get_local_path(uri: str) -> str:
+            return str(Path(os.environ["MODEL_CACHE_DIR"]) / uri.removeprefix("s3://"))
+
+    settings = types.SimpleNamespace(**{c.setting: f"s3://{c.path}" for c in marker.WEIGHTS.checkpoints})
+    for name in ("surya", "surya.common", "marker"):
+        fake_module(monkeypatch, name)
+    fake_module(monkeypatch, "surya.settings", settings=settings)
+    s3 = {"S3DownloaderMixin": Mixin, "download_directory": download_directory}
+    fake_module(monkeypatch, "surya.common.s3", **s3)
+    fake_module(monkeypatch, "marker.util", download_font=download_font)
+    settings.OCR_ERROR_MODEL_CHECKPOINT = "s3://ocr_error_detection/2026_01_01"
+    assert main(["marker"], env={"MODEL_DIR": str(tmp_path)}) == 1
+    assert "this surya-ocr loads" in capsys.readouterr().err and fetched == []
+    settings.OCR_ERROR_MODEL_CHECKPOINT = "s3://ocr_error_detection/2025_02_18"
+    assert main(["marker"], env={"MODEL_DIR": str(tmp_path)}) == 0
+    assert fetched == list(CHECKPOINTS.values())
+    assert marker.missing_weights(root) == []

@@ -75,7 +75,8 @@ describe('metrics (2 workers)', () => {
   });
 
   it('sums the OCR requests of both workers, counts pages, publishes the sidecar gauges', async () => {
-    // New connections go to the workers in turn: send until both served one (the log says which).
+    // The kernel hands each new connection to a worker waiting in accept() (SCHED_NONE), so a worker
+    // busy with one is passed over: send pairs at once until both served one (the log says which).
     const servedBy = (): Set<unknown> =>
       new Set(
         gw
@@ -87,10 +88,9 @@ describe('metrics (2 workers)', () => {
           .map((r) => r.component),
       );
     let sent = 0;
-    while (sent < 2 || (servedBy().size < 2 && sent < 8)) {
-      assert.equal(await ocrOnNewConnection(gw), 200);
-      sent += 1;
-      await new Promise((r) => setTimeout(r, 50));
+    while (sent < 2 || (servedBy().size < 2 && sent < 40)) {
+      assert.deepEqual(await Promise.all([ocrOnNewConnection(gw), ocrOnNewConnection(gw)]), [200, 200]);
+      sent += 2;
     }
     assert.equal(servedBy().size, 2, 'both workers served OCR requests');
 

@@ -1,13 +1,14 @@
 // /openapi.json and /docs: open, and describing what the gateway really answers. Real answers of a
 // running gateway (200, 400, 401, 404, 413, 415, 422, /health, /services, /livez, /readyz) validate
-// against the document's own schemas (ajv, JSON Schema 2020-12 as OpenAPI 3.1 uses); the documented
-// options and sidecar error types match the engines' Python sources; every operation has an
-// operationId and documents every error status it can answer; /docs "Try it out" works as first
+// against the document's own schemas (ajv, JSON Schema 2020-12 as OpenAPI 3.1 uses); every option and
+// error type of the sidecars' contract (printed by the Python package: the engines' own declarations)
+// is documented, and the gateway takes and refuses options as the contract says; every operation has
+// an operationId and documents every error status it can answer; /docs "Try it out" works as first
 // shown (issue 14): nothing optional is filled in, and every example is a value the services accept;
 // and Redocly's recommended lint (redocly.yaml) finds nothing in the served document.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,21 +21,32 @@ import {
   FileTooLarge,
   GatewayTimeout,
   RouteNotFound,
-  SIDECAR_ERROR_TYPES,
   ServiceNotFound,
   ServiceUnavailable,
   Unauthorized,
   UploadTimeout,
 } from '../../gateway/src/api/errors.js';
-import { OCR_OPTIONS, parseOcrOptions } from '../../gateway/src/api/ocr-options.js';
+import { documentedOptions, parseOcrOptions } from '../../gateway/src/api/ocr-options.js';
 import { buildOpenApi } from '../../gateway/src/api/openapi.js';
 import { loadConfig } from '../../gateway/src/config.js';
+import type { SidecarContract } from '../../gateway/src/ipc/sidecar-wire.js';
+import { mainInterpreter, readSidecarContract } from '../../gateway/src/sidecar-contract.js';
 import { API_KEY, type Gateway, ROOT, fixture, ocrForm, startGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
 
 type Schema = { $ref?: string; type?: string; enum?: unknown[]; examples?: unknown[]; example?: unknown; default?: unknown };
-type Parameter = { name: string; in: string; required?: boolean; schema?: Schema; example?: unknown; examples?: Record<string, { value?: unknown }>; default?: unknown; content?: unknown };
+type Parameter = {
+  name: string;
+  in: string;
+  required?: boolean;
+  description?: string;
+  schema?: Schema;
+  example?: unknown;
+  examples?: Record<string, { value?: unknown }>;
+  default?: unknown;
+  content?: unknown;
+};
 type Response = { content?: Record<string, { schema: Schema; examples?: Record<string, { value: unknown }> }> };
 type Operation = {
   operationId?: string;
@@ -174,10 +186,10 @@ async function redoclyLint(doc: unknown): Promise<{ code: number; report: LintRe
 }
 
 /**
- * What each operation can answer besides its success, from the errors.ts classes each route throws:
- * the statuses the document must list there.
+ * What each operation can answer besides its success, from the errors.ts classes each route throws
+ * and the error types of the sidecars' contract: the statuses the document must list there.
  */
-const REACHABLE: Record<string, number[]> = {
+const reachable = (contract: SidecarContract): Record<string, number[]> => ({
   'POST /ocr/{service}': [
     new BadRequest('no file part, malformed multipart (ocr-route.ts)').status,
     new BadOption('unknown or invalid option (ocr-options.ts, ocr-route.ts)').status,
@@ -190,7 +202,7 @@ const REACHABLE: Record<string, number[]> = {
     new ServiceUnavailable('service not ready, or stopped mid-request (ocr-route.ts, ocr-exchange.ts)', 5).status,
     new GatewayTimeout(1000).status,
     // Relayed from the service as SidecarError with their own status.
-    ...SIDECAR_ERROR_TYPES.map((e) => e.status),
+    ...contract.errors.map((e) => e.status),
   ],
   'GET /services': [new Unauthorized().status],
   'GET /health': [new Unauthorized().status],
@@ -199,14 +211,19 @@ const REACHABLE: Record<string, number[]> = {
   'GET /readyz': [503],
   'GET /livez': [],
   'GET /docs': [],
-};
+});
+
+/** A documented example as the schema types it, and the JSON type of that (integer: number). */
+const jsonType = (schemaType: string): string => (schemaType === 'integer' ? 'number' : schemaType);
 
 describe('OpenAPI document and docs', () => {
   let gw: Gateway;
   let doc: Doc;
+  let contract: SidecarContract;
   let validate: (pathKey: string, method: string, status: number, body: unknown) => void;
 
   before(async () => {
+    contract = await readSidecarContract(mainInterpreter(''));
     gw = await startGateway({ MAX_UPLOAD_MB: '1' });
     const res = await fetch(`${gw.url}/openapi.json`);
     assert.equal(res.status, 200, 'served without a key');
@@ -247,7 +264,7 @@ describe('OpenAPI document and docs', () => {
     for (const p of ['/ocr/{service}', '/services', '/health', '/livez', '/readyz', '/metrics', '/openapi.json', '/docs']) assert.ok(doc.paths[p], p);
     for (const p of ['/livez', '/readyz', '/openapi.json', '/docs']) assert.deepEqual(doc.paths[p]?.get?.security, [], `${p} needs no key`);
     const params = doc.paths['/ocr/{service}']?.post?.parameters?.map((p) => p.name);
-    assert.deepEqual(params, ['service', ...OCR_OPTIONS.map((o) => o.name)]);
+    assert.deepEqual(params, ['service', ...documentedOptions(contract).map((o) => o.name)]);
     for (const status of ['200', '400', '401', '404', '408', '413', '415', '422', '500', '502', '503', '504']) {
       assert.ok(doc.paths['/ocr/{service}']?.post?.responses[status], `OCR ${status} documented`);
     }
@@ -262,6 +279,7 @@ describe('OpenAPI document and docs', () => {
   });
 
   it('documents, on each operation, every error status it can answer', () => {
+    const REACHABLE = reachable(contract);
     assert.deepEqual(operations(doc).map(([name]) => name).sort(), Object.keys(REACHABLE).sort(), 'every operation is listed in REACHABLE');
     for (const [name, op] of operations(doc)) {
       for (const status of new Set(REACHABLE[name])) assert.ok(op.responses[String(status)], `${name} can answer ${status}: not documented`);
@@ -314,9 +332,9 @@ describe('OpenAPI document and docs', () => {
           assert.equal(r.status, 200, `${p.name}=${asText(value)}: ${JSON.stringify(r.body)}`);
           continue;
         }
-        const option = OCR_OPTIONS.find((o) => o.name === p.name);
+        const option = documentedOptions(contract).find((o) => o.name === p.name);
         assert.ok(option, `${p.name} is an OCR option`);
-        assert.equal(typeof value, option.schema.type, `${p.name}: the example ${JSON.stringify(value)} is of its schema's type`);
+        assert.equal(typeof value, jsonType(option.schema.type), `${p.name}: the example ${JSON.stringify(value)} is of its schema's type`);
         const text = asText(value);
         // Through the real gateway on the service it runs: the gateway's options, and Tesseract's.
         if (option.services === 'all' || option.services.includes('tesseract')) {
@@ -324,9 +342,9 @@ describe('OpenAPI document and docs', () => {
           assert.equal(r.status, 200, `${p.name}=${text}: ${JSON.stringify(r.body)}`);
         }
         // The other services' engines, on what the gateway forwards them.
-        const forwarded = parseOcrOptions({ [p.name]: text }).sidecarQuery;
-        delete forwarded.page_range; // the sidecar's pipeline, not the engine, takes the range
         for (const service of option.services === 'all' ? [] : option.services.filter((s) => s !== 'tesseract')) {
+          const forwarded = parseOcrOptions({ [p.name]: text }, contract, service).sidecarQuery;
+          for (const name of contract.page_range.names) delete forwarded[name]; // the pipeline's, not the engine's
           elsewhere.push([service, forwarded]);
           labels.push(`${service} ${p.name}=${text}`);
         }
@@ -346,7 +364,7 @@ describe('OpenAPI document and docs', () => {
     assert.deepEqual(problems, [], 'served /openapi.json');
     assert.deepEqual([served.code, served.report.totals.errors, served.report.totals.warnings], [0, 0, 0]);
     // With METRICS_PUBLIC=true /metrics is open: the other shape of the document.
-    const open = await redoclyLint(buildOpenApi(loadConfig({ METRICS_PUBLIC: 'true', DOTENV_CONFIG_PATH: '/nonexistent' })));
+    const open = await redoclyLint(buildOpenApi(loadConfig({ METRICS_PUBLIC: 'true', DOTENV_CONFIG_PATH: '/nonexistent' }), contract));
     assert.deepEqual(
       open.report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer ?? '?'}: ${p.message}`),
       [],
@@ -363,30 +381,48 @@ describe('OpenAPI document and docs', () => {
     assert.deepEqual(failed.report.problems.map((p) => p.ruleId).sort(), ['operation-operationId', 'rule/keyed-operation-documents-401']);
   });
 
-  it('documents options the engines really take, with examples the gateway accepts', () => {
-    for (const o of OCR_OPTIONS) {
-      if (o.services === 'all') {
-        assert.doesNotThrow(() => parseOcrOptions({ [o.name]: o.example }), o.name);
-        continue;
+  it("documents every option of the sidecars' contract, with the services that take it", () => {
+    // Nothing about an engine option is written in the gateway: each comes from the contract, which the
+    // Python package prints from the engines' own declarations.
+    const params = doc.paths['/ocr/{service}']?.post?.parameters ?? [];
+    for (const [service, { options }] of Object.entries(contract.services)) {
+      for (const spec of options) {
+        const p = params.find((q) => q.name === spec.name);
+        assert.ok(p, `${service}'s option ${spec.name} is documented`);
+        assert.match(p.description ?? '', new RegExp(`^Services? [^.]*\\b${service}\\b[^.]* only\\.`), `${spec.name} names ${service}`);
+        assert.ok(p.description?.includes(spec.doc), `${spec.name}: its declaration's doc`);
+        if (spec.type === 'enum') for (const choice of spec.choices) assert.ok(p.schema?.enum?.includes(choice), `${spec.name}: ${choice}`);
+        if (spec.default !== null) assert.ok(p.description?.includes(`Default: \`${spec.default}\``), `${spec.name}: its default`);
       }
-      for (const service of o.services) {
-        const source = readFileSync(path.join(ROOT, 'sidecars', 'mdso_sidecar', 'engines', `${service}.py`), 'utf8');
-        assert.ok(source.includes(`"${o.name}"`), `${service}.py does not mention option ${o.name}`);
-      }
+    }
+    const range = params.find((q) => q.name === 'page_range');
+    assert.ok(range?.description?.includes(contract.page_range.doc), 'the page range, as the sidecar describes it');
+  });
+
+  it('takes and refuses options as the contract says, before the upload reaches the service', async () => {
+    const tesseract = contract.services.tesseract?.options ?? [];
+    const others = new Set(Object.values(contract.services).flatMap((s) => s.options.map((o) => o.name)));
+    for (const spec of tesseract) others.delete(spec.name);
+    assert.ok(others.size > 0, 'other services declare options tesseract does not take');
+    for (const name of others) {
+      const r = await ocr(fixture('client', 'Devis_test.png'), 'a.png', 'image/png', `?${name}=x`);
+      assert.equal(r.status, 400, `${name}: ${JSON.stringify(r.body)}`);
+      assert.equal((r.body as { type: string }).type, 'BadOption');
+      assert.match(String((r.body as { error: string }).error), new RegExp(`^unknown option '${name}'; tesseract accepts: pages, page_range`));
+    }
+    for (const spec of tesseract.filter((o) => o.type === 'enum')) {
+      const r = await ocr(fixture('client', 'Devis_test.png'), 'a.png', 'image/png', `?${spec.name}=no-such-choice`);
+      assert.equal(r.status, 400, spec.name);
+      assert.deepEqual((r.body as { details: { accepted?: unknown } }).details.accepted, spec.type === 'enum' ? spec.choices : undefined);
     }
   });
 
-  it("lists exactly the sidecar's error types with their statuses", () => {
-    const source = readFileSync(path.join(ROOT, 'sidecars', 'mdso_sidecar', 'errors.py'), 'utf8');
-    // Each class body up to the next class; those without their own status (ServiceStarting,
-    // answered as ServiceUnavailable) inherit it.
-    const python = [...source.matchAll(/^class (\w+)\((SidecarError|ServiceUnavailable)\):((?:(?!\nclass )[\s\S])*)/gm)]
-      .map((m) => ({ type: m[1]!, status: Number(/^\s+status = (\d+)/m.exec(m[3]!)?.[1] ?? NaN) }))
-      .filter((e) => !Number.isNaN(e.status));
-    assert.deepEqual(
-      SIDECAR_ERROR_TYPES.map((e) => ({ type: e.type, status: e.status })).sort((a, b) => a.type.localeCompare(b.type)),
-      python.sort((a, b) => a.type.localeCompare(b.type)),
-    );
+  it("documents every error type of the sidecars' contract under its status", () => {
+    const responses = doc.paths['/ocr/{service}']?.post?.responses ?? {};
+    assert.ok(contract.errors.length > 0);
+    for (const e of contract.errors) {
+      assert.ok(responses[String(e.status)]?.content?.['application/json']?.examples?.[e.type], `${e.type} (${e.status})`);
+    }
   });
 
   it('real OCR answers validate: 200 (with pages), 400, 401, 404, 413, 415, 422', async () => {

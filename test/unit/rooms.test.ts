@@ -12,9 +12,10 @@ const SRC = path.join(ROOT, 'gateway', 'src');
 
 /**
  * The rooms each room must not import from. primary/ and worker/ are two processes; api/ (the API
- * description), ipc/ (the primary⇄worker messages) and the top level ('': config, logger, paths,
- * services, sidecar-client; cli/) are shared, so they import neither. main.ts, the entry point, is
- * the one module that picks a process.
+ * description), ipc/ (what goes between processes: primary⇄worker messages, the gateway⇄sidecar wire
+ * and contract) and the top level ('': config, logger, paths, services, sidecar-client,
+ * sidecar-contract; cli/) are shared, so they import neither. main.ts, the entry point, is the one
+ * module that picks a process.
  */
 const FORBIDDEN: Record<string, readonly string[]> = {
   primary: ['worker'],

@@ -1,6 +1,6 @@
 // The gateway's error hierarchy: each class carries its HTTP status and stable type name, so the
 // HTTP layer maps errors to answers in one place (worker/error-handler.ts). With the error body's
-// shape and the error types a sidecar relays, which the API description (openapi.ts) lists.
+// shape; the error types a sidecar relays (SidecarError) are listed by its contract (ipc/sidecar-wire.ts).
 import type { ErrorBody } from './schemas.js';
 
 export type ErrorDetails = Record<string, unknown>;
@@ -103,28 +103,3 @@ export class SidecarError extends ApiError {
     this.retryAfter = retryAfter;
   }
 }
-
-/**
- * Error types a sidecar answers (sidecars/mdso_sidecar/errors.py, relayed as SidecarError with their
- * own status). Listed for the API documentation; test/e2e/openapi.test.ts checks the list against
- * the Python classes.
- */
-export const SIDECAR_ERROR_TYPES: readonly { type: string; status: number; when: string }[] = [
-  { type: 'BadOption', status: 400, when: 'an option the service does not take, or a bad value (named in details.option)' },
-  { type: 'FileTooLarge', status: 413, when: 'the file is over MAX_UPLOAD_MB' },
-  { type: 'UnsupportedFileType', status: 415, when: 'not a PDF, PNG, JPEG, TIFF, BMP, GIF or WebP (the message says what it looks like)' },
-  { type: 'EmptyFile', status: 422, when: 'the file is empty' },
-  { type: 'CorruptDocument', status: 422, when: 'truncated or corrupt file' },
-  { type: 'EncryptedDocument', status: 422, when: 'password-protected PDF' },
-  { type: 'TooManyPages', status: 422, when: 'more than MAX_PAGES pages' },
-  { type: 'ImageTooLarge', status: 422, when: 'an image too large to decode (decompression bomb guard)' },
-  { type: 'NoPageRead', status: 422, when: 'no page could be read' },
-  { type: 'QueueFull', status: 503, when: "the service's queue is full (Retry-After)" },
-  { type: 'ServiceUnavailable', status: 503, when: 'the service is starting (Retry-After) or cannot run' },
-  { type: 'GpuOutOfMemory', status: 503, when: 'CUDA out of memory even after a retry at lower resolution (Retry-After)' },
-  { type: 'ModelEndpointUnavailable', status: 503, when: 'the OpenAI-compatible model server (vLLM) cannot be reached (Retry-After)' },
-  { type: 'ModelAnswerInvalid', status: 502, when: 'the model server answered something that is not a completion' },
-  { type: 'DeadlineExceeded', status: 504, when: 'the deadline passed before every page was read' },
-  { type: 'InternalError', status: 500, when: 'a bug in the sidecar; the request id identifies it in the log' },
-  { type: 'StorageFull', status: 503, when: "the service's disk filled up while the upload was written (Retry-After)" },
-];

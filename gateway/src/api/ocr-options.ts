@@ -1,8 +1,10 @@
-// Query options of POST /ocr/{service}. The gateway owns `pages` (per-page detail) and the page
-// range; every other option is forwarded to the sidecar, whose engine validates it (unknown option
-// or bad value → 400 naming it), so that each engine documents its own options in one place.
-import { BadOption } from './errors.js';
-import type { ServiceName } from '../services.js';
+// Query options of POST /ocr/{service}, checked before a byte of the upload is read. The gateway owns
+// `pages` (the per-page detail); which other options a service takes, and the values they take, come
+// from its engine's own declarations, read from the sidecars' contract (ipc/sidecar-wire.ts), as do
+// their descriptions in the API document (documentedOptions). A page range's characters are checked
+// here; its grammar is the sidecar's (page_range.py), whose 400 the gateway relays.
+import { BadOption, ServiceUnavailable } from './errors.js';
+import type { OptionSpec, SidecarContract } from '../ipc/sidecar-wire.js';
 
 /** Between the pages in the answer's `text` (per-page text with `pages=true`). */
 export const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
@@ -10,33 +12,40 @@ export const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
 export interface OcrOptions {
   /** Include the per-page list in the answer (`pages=true`). */
   includePages: boolean;
-  /** Options forwarded to the sidecar as query parameters. */
+  /** Options forwarded to the sidecar as query parameters, as the client named them. */
   sidecarQuery: Record<string, string>;
 }
 
 const OPTION_NAME = /^[a-z][a-z0-9_]{0,31}$/;
 /** Every option value, page ranges included, is refused above this length before it is looked at. */
 export const MAX_VALUE_LENGTH = 200;
-/** What a page range looks like, for the API description (validation is `normalizePageRange`). */
-const RANGE_PATTERN = '^[0-9 ,-]+$';
-const BOOLEAN: Record<string, boolean> = { true: true, false: false, yes: true, no: false, on: true, off: false };
+/** `pages`'s own words: the per-page detail on or off (any other value is a page range). */
+const PAGES_FLAG: Record<string, boolean> = { true: true, false: false, yes: true, no: false, on: true, off: false };
+const PAGES = 'pages';
 
-/**
- * `pages` is both the original per-page flag (`pages=true`) and a page range (`pages=1-3,7`), told
- * apart by value; `page_range` is the unambiguous spelling of the range.
- */
 /**
  * The options of a request: its query, and the form fields sent before the file part (what
  * `curl -F lang=deu -F file=@x` does), read exactly like query options. A field also in the query
  * is an option given twice (400).
  */
-export function parseRequestOptions(query: Record<string, unknown>, fields: Record<string, unknown>): OcrOptions {
+export function parseRequestOptions(
+  query: Record<string, unknown>,
+  fields: Record<string, unknown>,
+  contract: SidecarContract | null,
+  service: string,
+): OcrOptions {
   const merged: Record<string, unknown> = { ...query };
   for (const [key, value] of Object.entries(fields)) merged[key] = key in merged ? [merged[key], value] : value;
-  return parseOcrOptions(merged);
+  return parseOcrOptions(merged, contract, service);
 }
 
-export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
+/**
+ * `pages` is both the original per-page flag (`pages=true`) and a page range (`pages=1-3,7`), told
+ * apart by value; `page_range` is the unambiguous spelling of the range. A range is forwarded under
+ * the name the client used, which the sidecar's errors then name.
+ */
+export function parseOcrOptions(query: Record<string, unknown>, contract: SidecarContract | null, service: string): OcrOptions {
+  const { pageRange, options: specs, booleans } = serviceOptions(contract, service);
   const options: OcrOptions = { includePages: false, sidecarQuery: {} };
   for (const [key, raw] of Object.entries(query)) {
     if (!OPTION_NAME.test(key)) throw new BadOption(`Unknown option '${key.slice(0, 40)}'.`, { option: key.slice(0, 40) });
@@ -44,156 +53,173 @@ export function parseOcrOptions(query: Record<string, unknown>): OcrOptions {
     // The length is checked before anything else reads the value: every later step is then bounded.
     if (raw.length > MAX_VALUE_LENGTH) throw badValue(key, raw, `at most ${MAX_VALUE_LENGTH} characters`);
     const value = raw.trim();
-    switch (key) {
-      case 'pages': {
-        const flag = BOOLEAN[value.toLowerCase()];
-        const range = flag === undefined ? normalizePageRange(value) : null;
-        if (flag !== undefined) options.includePages = flag;
-        else if (range !== null) setRange(options, range, key);
-        else throw badValue(key, value, "true, false or a page range such as '1-3,7'");
-        break;
+    const flag = key === PAGES ? PAGES_FLAG[value.toLowerCase()] : undefined;
+    if (flag !== undefined) {
+      options.includePages = flag;
+    } else if (pageRange.names.includes(key)) {
+      if (!compiled(pageRange.pattern).test(value)) {
+        throw badValue(key, value, `${key === PAGES ? 'true, false or ' : ''}a page range such as '${pageRange.example}' (1-based)`);
       }
-      case 'page_range': {
-        const range = normalizePageRange(value);
-        if (range === null) throw badValue(key, value, "a page range such as '1-3,7' (1-based)");
-        setRange(options, range, key);
-        break;
+      if (pageRange.names.some((name) => name in options.sidecarQuery)) {
+        throw new BadOption(`Give the page range once (in ${pageRange.names.map((n) => `'${n}'`).join(' or ')}), not both.`, { option: key });
       }
-      case 'lang':
-        // `fra+eng` arrives as "fra eng" (in a query string `+` is a space); `fra,eng` is common too.
-        options.sidecarQuery[key] = value.split(/[\s,+]+/).filter((part) => part !== '').join('+');
-        break;
-      default:
-        options.sidecarQuery[key] = value;
+      options.sidecarQuery[key] = value;
+    } else {
+      const spec = specs.get(key);
+      if (spec === undefined) {
+        const accepted = [...new Set([PAGES, ...pageRange.names, ...specs.keys()])];
+        throw new BadOption(`unknown option '${key}'; ${service} accepts: ${accepted.join(', ')}`, { option: key, accepted });
+      }
+      checkValue(spec, value, booleans);
+      options.sidecarQuery[key] = value;
     }
   }
   return options;
 }
 
-function setRange(options: OcrOptions, range: string, key: string): void {
-  if (options.sidecarQuery.page_range !== undefined) {
-    throw new BadOption(`Give the page range once (in 'pages' or 'page_range'), not both.`, { option: key });
+/** What `service` takes, from the contract; 503 when the gateway has no contract to check against. */
+function serviceOptions(
+  contract: SidecarContract | null,
+  service: string,
+): { pageRange: SidecarContract['page_range']; options: Map<string, OptionSpec>; booleans: SidecarContract['booleans'] } {
+  const declared = contract?.services[service];
+  if (contract === null || declared === undefined) {
+    throw new ServiceUnavailable(
+      `The gateway could not read the options of OCR service '${service}' when it started (the sidecars' contract; see its log): restart it once \`python -m mdso_sidecar --contract\` works.`,
+      undefined,
+      { service },
+    );
   }
-  options.sidecarQuery.page_range = range;
+  return { pageRange: contract.page_range, options: new Map(declared.options.map((o) => [o.name, o])), booleans: contract.booleans };
 }
 
-const isDigit = (c: string): boolean => c >= '0' && c <= '9';
-
-/**
- * A page range ("1-3, 7", "5-") without its spaces, or null when it is not one. Plain string
- * walking, no regular expression: linear in the (capped) length whatever the input (a backtracking
- * pattern here took seconds on 80 characters and never returned on 200, freezing the worker).
- */
-export function normalizePageRange(value: string): string | null {
-  const spans: string[] = [];
-  for (const part of value.split(',')) {
-    const span = normalizeSpan(part);
-    if (span === null) return null;
-    spans.push(span);
-  }
-  return spans.join(',');
-}
-
-/** "3", "1-3" or "5-", spaces allowed around the numbers and the dash but not inside a number. */
-function normalizeSpan(part: string): string | null {
-  const tokens: string[] = [];
-  let number = '';
-  const endNumber = (): void => {
-    if (number !== '') tokens.push(number);
-    number = '';
-  };
-  for (const c of part) {
-    if (isDigit(c)) {
-      // Two numbers in a row ("1 2") are not a span.
-      if (number === '' && tokens.length > 0 && tokens[tokens.length - 1] !== '-') return null;
-      number += c;
-    } else if (c === '-') {
-      endNumber();
-      tokens.push('-');
-    } else if (c.trim() === '') {
-      endNumber();
-    } else {
-      return null;
+/** The value as its declaration takes it (the sidecar parses it again with the same declaration). */
+function checkValue(spec: OptionSpec, value: string, booleans: SidecarContract['booleans']): void {
+  switch (spec.type) {
+    case 'enum':
+      if (!spec.choices.includes(value)) throw badEngineValue(spec, value, `expected ${orList(spec.choices)}`, { accepted: spec.choices });
+      return;
+    case 'bool': {
+      const word = value.toLowerCase();
+      if (!booleans.true.includes(word) && !booleans.false.includes(word)) {
+        throw badEngineValue(spec, value, 'expected true or false', { accepted: ['true', 'false'] });
+      }
+      return;
     }
+    case 'int': {
+      const digits = value.replace(/^0+(?=[0-9])/, '');
+      if (!/^[0-9]{1,18}$/.test(digits) || Number(digits) < spec.minimum || Number(digits) > spec.maximum) {
+        throw badEngineValue(spec, value, `expected a whole number from ${spec.minimum} to ${spec.maximum}`, {});
+      }
+      return;
+    }
+    case 'str':
+      if (spec.pattern !== null && !compiled(spec.pattern).test(value)) throw badEngineValue(spec, value, `not of the expected form, e.g. ${spec.example}`, {});
   }
-  endNumber();
-  const [first, dash, last] = tokens;
-  if (first === undefined || !isDigit(first[0] ?? '')) return null;
-  if (tokens.length === 1) return first;
-  if (dash !== '-' || tokens.length > 3 || (last !== undefined && !isDigit(last[0] ?? ''))) return null;
-  return `${first}-${last ?? ''}`;
 }
+
+const patterns = new Map<string, RegExp>();
+
+/** The contract's patterns, compiled once each (they are anchored and linear: engines/base.py). */
+function compiled(pattern: string): RegExp {
+  let re = patterns.get(pattern);
+  if (re === undefined) {
+    re = new RegExp(pattern, 'u');
+    patterns.set(pattern, re);
+  }
+  return re;
+}
+
+const orList = (values: readonly string[]): string => (values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values.at(-1) ?? ''}` : (values[0] ?? ''));
 
 function badValue(option: string, value: string, expected: string): BadOption {
   return new BadOption(`Option '${option}' must be ${expected}.`, { option, value: value.slice(0, 100) });
 }
 
+/** Worded as the engine words it (engines/base.py, OptionSpec.parse). */
+function badEngineValue(spec: OptionSpec, value: string, expected: string, details: Record<string, unknown>): BadOption {
+  const shown = value.slice(0, 100);
+  return new BadOption(`${spec.name} '${shown}': ${expected}`, { option: spec.name, value: shown, ...details });
+}
+
 /** One documented query option of POST /ocr/{service} (the OpenAPI document is built from these). */
 export interface OcrOptionDoc {
   name: string;
-  /** Services taking the option; 'all' for the gateway's own options. */
-  services: readonly ServiceName[] | 'all';
+  /** Services taking the option; 'all' for the page options. */
+  services: readonly string[] | 'all';
   description: string;
-  schema: { type: 'string' | 'boolean'; enum?: string[]; pattern?: string; default?: string | boolean };
+  schema: { type: 'string' | 'boolean' | 'integer'; enum?: string[]; pattern?: string; minimum?: number; maximum?: number; default?: string | boolean | number };
+  /** As a query string carries it. */
   example: string;
 }
 
+/** The gateway's own option. */
+const PAGES_DOC: OcrOptionDoc = {
+  name: PAGES,
+  services: 'all',
+  description:
+    "`true` adds the per-page list to the answer. A page range (e.g. `1-3,7`) selects pages instead, like `page_range`: with `true`/`false` it toggles the detail, with a range it selects.",
+  schema: { type: 'string', default: 'false' },
+  example: 'true',
+};
+
 /**
- * `pages` and `page_range` are parsed above; the others are validated by the service's engine
- * (sidecars/mdso_sidecar/engines/<service>.py, which test/e2e/openapi.test.ts checks names them).
+ * Every option of POST /ocr/{service}: `pages`, the page range, then each engine option in the order
+ * the services declare them. An option several services declare alike is documented once, naming
+ * them; declared differently, each declaration is described with the services it belongs to.
  */
-export const OCR_OPTIONS: readonly OcrOptionDoc[] = [
-  {
-    name: 'pages',
+export function documentedOptions(contract: SidecarContract): OcrOptionDoc[] {
+  const range = contract.page_range;
+  const rangeDoc: OcrOptionDoc = {
+    name: range.names[0] ?? 'page_range',
     services: 'all',
-    description:
-      "`true` adds the per-page list to the answer. A page range (e.g. `1-3,7`) selects pages instead, like `page_range`: with `true`/`false` it toggles the detail, with a range it selects.",
-    schema: { type: 'string', default: 'false' },
-    example: 'true',
-  },
-  {
-    name: 'page_range',
-    services: 'all',
-    description: 'OCR only these pages (1-based; `5-` = page 5 to the end). A range outside the document answers 400.',
-    schema: { type: 'string', pattern: RANGE_PATTERN },
-    example: '1-3,7',
-  },
-  {
-    name: 'lang',
-    services: ['tesseract', 'hybrid'],
-    description:
-      'Languages for this request (installed ones only; default TESSERACT_LANG), joined by `+`, a space or a comma: `fra+eng` typed in a query string arrives as `fra eng` and means the same.',
-    schema: { type: 'string', pattern: '^[A-Za-z0-9_ +,]+$' },
-    example: 'fra+eng',
-  },
-  {
-    name: 'mode',
-    services: ['tesseract', 'hybrid'],
-    description:
-      "`ocr` OCRs every page (default). `auto` uses a PDF page's own text layer when it is good (at least 30 characters, at most 5% unmapped glyphs) and OCRs the other pages. `text` returns text layers only, never OCR: a page without a usable one comes back empty (`blank: true`) with `meta.note` saying why. Each page's `source` says which path it took (`text-layer` or `ocr`).",
-    schema: { type: 'string', enum: ['ocr', 'auto', 'text'], default: 'ocr' },
-    example: 'auto',
-  },
-  {
-    name: 'layout',
-    services: ['tesseract', 'hybrid'],
-    description:
-      "`rows` (default) joins the lines that sit on one row of the page left to right, so a table reads row by row (an item with its price, `Total TTC` with its amount). `blocks` keeps Tesseract's own order, block by block: a table column by column.",
-    schema: { type: 'string', enum: ['rows', 'blocks'], default: 'rows' },
-    example: 'blocks',
-  },
-  {
-    name: 'format',
-    services: ['nanonets'],
-    description: "`text` strips the model's tags (`<page_number>`, `<watermark>`, tables...) to plain text; `markdown` keeps them.",
-    schema: { type: 'string', enum: ['markdown', 'text'], default: 'markdown' },
-    example: 'text',
-  },
-  {
-    name: 'force_ocr',
-    services: ['marker'],
-    description: "`false` uses a page's text layer when it has one (default MARKER_FORCE_OCR=true: OCR every page).",
-    schema: { type: 'boolean' },
-    example: 'false',
-  },
-];
+    description: range.doc,
+    schema: { type: 'string', pattern: range.pattern },
+    example: range.example,
+  };
+  const byName = new Map<string, { spec: OptionSpec; services: string[] }[]>();
+  for (const [service, { options }] of Object.entries(contract.services)) {
+    for (const spec of options) {
+      const variants = byName.get(spec.name) ?? [];
+      const same = variants.find((v) => JSON.stringify(v.spec) === JSON.stringify(spec));
+      if (same) same.services.push(service);
+      else variants.push({ spec, services: [service] });
+      byName.set(spec.name, variants);
+    }
+  }
+  const engineDocs = [...byName].map(([name, variants]): OcrOptionDoc => {
+    const [first] = variants;
+    if (first === undefined) throw new Error(`option ${name} has no declaration`);
+    if (variants.length === 1) return { name, services: first.services, description: first.spec.doc, schema: schemaOf(first.spec), example: first.spec.example };
+    // Declared differently by different services: each declaration with its services and default.
+    const types = new Set(variants.map((v) => v.spec.type));
+    const only = types.size === 1 ? first.spec.type : 'str';
+    return {
+      name,
+      services: variants.flatMap((v) => v.services),
+      description: variants
+        .map((v) => `${v.services.join(', ')}: ${v.spec.doc}${v.spec.default === null ? '' : ` Default: \`${v.spec.default}\`.`}`)
+        .join(' '),
+      schema:
+        only === 'enum'
+          ? { type: 'string', enum: [...new Set(variants.flatMap((v) => (v.spec.type === 'enum' ? v.spec.choices : [])))] }
+          : { type: only === 'bool' ? 'boolean' : only === 'int' ? 'integer' : 'string' },
+      example: first.spec.example,
+    };
+  });
+  return [PAGES_DOC, rangeDoc, ...engineDocs];
+}
+
+function schemaOf(spec: OptionSpec): OcrOptionDoc['schema'] {
+  const fallback = spec.default ?? undefined;
+  switch (spec.type) {
+    case 'enum':
+      return { type: 'string', enum: spec.choices, ...(fallback === undefined ? {} : { default: fallback }) };
+    case 'bool':
+      return { type: 'boolean', ...(fallback === undefined ? {} : { default: fallback === 'true' }) };
+    case 'int':
+      return { type: 'integer', minimum: spec.minimum, maximum: spec.maximum, ...(fallback === undefined ? {} : { default: Number(fallback) }) };
+    case 'str':
+      return { type: 'string', ...(spec.pattern === null ? {} : { pattern: spec.pattern }), ...(fallback === undefined ? {} : { default: fallback }) };
+  }
+}

@@ -1,10 +1,12 @@
 // The OpenAPI 3.1 document of the gateway, generated from the definitions the gateway itself uses:
-// answer shapes from schemas.ts (zod → JSON Schema), query options from ocr-options.ts, services
-// from services.ts, error types and statuses from errors.ts. Built by the primary, once, when a
-// worker first asks for it (worker/docs-routes.ts serves it at /openapi.json and renders it at /docs):
-// the workers never load zod.
+// answer shapes from schemas.ts (zod → JSON Schema), services from services.ts, its own errors from
+// errors.ts, and from the sidecars' contract (ipc/sidecar-wire.ts, printed by the Python package) each
+// service's query options (ocr-options.ts's documentedOptions) and the error types a service relays.
+// Built by the primary, once, when a worker first asks for it (worker/docs-routes.ts serves it at
+// /openapi.json and renders it at /docs): the workers never load zod.
 import { z } from 'zod';
 import type { Config } from '../config.js';
+import type { ErrorSpec, SidecarContract } from '../ipc/sidecar-wire.js';
 import {
   ApiError,
   BadOption,
@@ -12,7 +14,6 @@ import {
   FileTooLarge,
   GatewayTimeout,
   RouteNotFound,
-  SIDECAR_ERROR_TYPES,
   ServiceNotFound,
   ServiceUnavailable,
   Unauthorized,
@@ -31,7 +32,7 @@ import {
   ServicesSchema,
   SidecarHealthSchema,
 } from './schemas.js';
-import { OCR_OPTIONS, type OcrOptionDoc, PAGE_BREAK } from './ocr-options.js';
+import { type OcrOptionDoc, PAGE_BREAK, documentedOptions } from './ocr-options.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -64,15 +65,17 @@ function componentSchemas(): Record<string, JsonObject> {
 
 const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 
-/** An error type a service relays through the gateway (see SIDECAR_ERROR_TYPES). */
-type RelayedError = (typeof SIDECAR_ERROR_TYPES)[number];
+const json = (schema: JsonObject, example?: unknown): JsonObject => ({
+  'application/json': { schema, ...(example === undefined ? {} : { example }) },
+});
 
 /**
  * The error answers of one operation, one per status: the gateway's own errors (instances of the
- * errors.ts classes, whose message is the example) and the types a service relays. test/e2e/openapi.test.ts
- * checks that each operation documents every status the errors it can throw carry.
+ * errors.ts classes, whose message is the example) and the types a service relays (the contract's).
+ * test/e2e/openapi.test.ts checks that each operation documents every status the errors it can throw
+ * carry.
  */
-function errorResponses(gateway: readonly ApiError[], relayed: readonly RelayedError[] = [], retryWhy = ''): Record<string, JsonObject> {
+function errorResponses(gateway: readonly ApiError[], relayed: readonly ErrorSpec[] = [], retryWhy = ''): Record<string, JsonObject> {
   const statuses = [...new Set([...gateway.map((e) => e.status), ...relayed.map((e) => e.status)])].sort((a, b) => a - b);
   const out: Record<string, JsonObject> = {};
   for (const status of statuses) {
@@ -99,7 +102,7 @@ function errorResponses(gateway: readonly ApiError[], relayed: readonly RelayedE
 function ocrGatewayErrors(config: Config): ApiError[] {
   return [
     new BadRequest("No file received: send the document in a multipart part named 'file'."),
-    new BadOption("Option 'pages' must be true, false or a page range such as '1-3,7'.", { option: 'pages', value: 'x' }),
+    new BadOption("Option 'pages' must be true, false or a page range such as '1-3,7' (1-based).", { option: 'pages', value: 'x' }),
     new Unauthorized(),
     new ServiceNotFound('x'),
     new RouteNotFound('No route for POST /ocr/%74esseract: write the service name plainly, e.g. /ocr/tesseract.'),
@@ -124,21 +127,27 @@ function ocrGatewayErrors(config: Config): ApiError[] {
  */
 function optionParameter(o: OcrOptionDoc): JsonObject {
   const { default: fallback, ...schema } = o.schema;
-  const example = o.schema.type === 'boolean' ? booleanExample(o) : o.example;
   const who = o.services === 'all' ? 'Every service' : `Service${o.services.length > 1 ? 's' : ''} ${o.services.join(', ')} only`;
   return {
     name: o.name,
     in: 'query',
     required: false,
     description: `${who}. ${o.description} Example: \`${o.example}\`.${fallback === undefined ? '' : ` Default: \`${String(fallback)}\`.`}`,
-    schema: { ...schema, examples: [example] },
+    schema: { ...schema, examples: [typedExample(o)] },
   };
 }
 
-/** A boolean option's sample as the boolean its schema says (the query string carries it as `true`/`false`). */
-function booleanExample(o: OcrOptionDoc): boolean {
-  if (o.example !== 'true' && o.example !== 'false') throw new Error(`option ${o.name} is a boolean: its example must be true or false`);
-  return o.example === 'true';
+/** An option's sample as the type its schema says (the query string carries it as text). */
+function typedExample(o: OcrOptionDoc): string | boolean | number {
+  switch (o.schema.type) {
+    case 'boolean':
+      if (o.example !== 'true' && o.example !== 'false') throw new Error(`option ${o.name} is a boolean: its example must be true or false`);
+      return o.example === 'true';
+    case 'integer':
+      return Number(o.example);
+    default:
+      return o.example;
+  }
 }
 
 const TAGS = [
@@ -147,17 +156,170 @@ const TAGS = [
   { name: 'documentation', description: 'This description of the API, as JSON and as a browsable page.' },
 ];
 
-export function buildOpenApi(config: Config): JsonObject {
-  const security = [{ apiKey: [] }];
-  const open: unknown[] = [];
-  const unauthorized = new Unauthorized();
-  const ocrExample = {
-    text: `…page 1…${PAGE_BREAK}…page 2…`,
-    service: 'tesseract',
-    page_count: 2,
-    duration_ms: 2310,
-  };
+/** One operation of the document, as the table below writes it. */
+interface OperationSpec {
+  path: string;
+  method: 'get' | 'post';
+  operationId: string;
+  tag: (typeof TAGS)[number]['name'];
+  summary: string;
+  description?: string;
+  /** Answered without a key (the document's default security is the key). */
+  open?: boolean;
+  parameters?: JsonObject[];
+  requestBody?: JsonObject;
+  /** Its answers other than errors, by status. */
+  answers: Record<string, JsonObject>;
+  /** The errors the gateway itself may answer (their status and example). */
+  errors?: readonly ApiError[];
+  /** The error types relayed from a service, and why a 503 says Retry-After. */
+  relayed?: { errors: readonly ErrorSpec[]; retryWhy: string };
+}
+
+function ocrOperation(config: Config, contract: SidecarContract): OperationSpec {
   const enabled = config.services.map((s) => s.name);
+  const example = { text: `…page 1…${PAGE_BREAK}…page 2…`, service: 'tesseract', page_count: 2, duration_ms: 2310 };
+  return {
+    path: '/ocr/{service}',
+    method: 'post',
+    operationId: 'ocrDocument',
+    tag: 'ocr',
+    summary: 'OCR a document',
+    description:
+      'Multipart form with exactly one part named `file`; its type is detected from the bytes (PDF, PNG, JPEG, TIFF, BMP, GIF, WebP). ' +
+      `At most ${Math.round(config.maxUploadBytes / 1024 / 1024)} MB (MAX_UPLOAD_MB) and ${config.maxPages} pages (MAX_PAGES); done within ${config.timeoutMs / 1000} s (TIMEOUT). ` +
+      'Each service takes only its own options (besides `pages` and `page_range`): another answers 400 naming it, so leave the options of other services empty.',
+    parameters: [
+      {
+        name: 'service',
+        in: 'path',
+        required: true,
+        description: `An enabled service (here: ${enabled.join(', ')}); a known but disabled one answers 404.`,
+        schema: { type: 'string', enum: [...KNOWN_SERVICES] },
+        // Required, so swagger-ui fills it in: with a service this gateway runs.
+        ...(enabled[0] === undefined ? {} : { example: enabled[0] }),
+      },
+      ...documentedOptions(contract).map(optionParameter),
+    ],
+    requestBody: {
+      required: true,
+      content: {
+        'multipart/form-data': {
+          schema: { type: 'object', required: ['file'], properties: { file: { type: 'string', format: 'binary', description: 'The document.' } } },
+        },
+      },
+    },
+    answers: {
+      '200': {
+        description: 'The text of the document (and, with ?pages=true, of each page).',
+        headers: { 'x-request-id': { description: "The client's x-request-id, or a generated one.", schema: { type: 'string' } } },
+        content: json(ref('OcrAnswer'), example),
+      },
+    },
+    errors: ocrGatewayErrors(config),
+    relayed: { errors: contract.errors, retryWhy: ' (starting, restarting, not answering its health checks, queue full, disk full, GPU out of memory)' },
+  };
+}
+
+function statusOperations(config: Config): OperationSpec[] {
+  const unauthorized = new Unauthorized();
+  return [
+    {
+      path: '/services',
+      method: 'get',
+      operationId: 'listServices',
+      tag: 'status',
+      summary: 'Enabled services that can answer',
+      answers: { '200': { description: 'Services', content: json(ref('Services'), { services: ['tesseract'] }) } },
+      errors: [unauthorized],
+    },
+    {
+      path: '/health',
+      method: 'get',
+      operationId: 'getHealth',
+      tag: 'status',
+      summary: "Each sidecar's state, pid, restarts, queue, GPU memory and in-flight progress",
+      answers: { '200': { description: 'Health, from memory (the primary polls every HEALTH_POLL_MS)', content: json(ref('Health')) } },
+      errors: [unauthorized],
+    },
+    {
+      path: '/livez',
+      method: 'get',
+      operationId: 'getLiveness',
+      tag: 'status',
+      summary: 'Liveness probe (no key)',
+      open: true,
+      answers: { '200': { description: 'Alive', content: json(ref('Livez')) } },
+    },
+    {
+      path: '/readyz',
+      method: 'get',
+      operationId: 'getReadiness',
+      tag: 'status',
+      summary: 'Readiness probe (no key): no service still loading and at least one ready',
+      open: true,
+      answers: {
+        '200': { description: 'Ready', content: json(ref('Readyz'), { status: 'ready' }) },
+        '503': { description: 'Not ready', content: json(ref('Readyz'), { status: 'not ready' }) },
+      },
+    },
+    {
+      path: '/metrics',
+      method: 'get',
+      operationId: 'getMetrics',
+      tag: 'status',
+      summary: `Prometheus metrics, summed over every worker${config.metricsPublic ? ' (METRICS_PUBLIC=true: no key)' : ' (key required unless METRICS_PUBLIC=true)'}`,
+      open: config.metricsPublic,
+      answers: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      errors: [
+        ...(config.metricsPublic ? [] : [unauthorized]),
+        new ServiceUnavailable('Metrics could not be collected: no answer from the primary within 10 s.', 5),
+      ],
+    },
+  ];
+}
+
+const DOCUMENTATION_OPERATIONS: readonly OperationSpec[] = [
+  {
+    path: '/openapi.json',
+    method: 'get',
+    operationId: 'getOpenApiDocument',
+    tag: 'documentation',
+    summary: 'This document (no key: it reveals no data)',
+    open: true,
+    answers: { '200': { description: 'OpenAPI 3.1 document', content: json({ type: 'object' }) } },
+    errors: [new ServiceUnavailable('The API description could not be built: no answer from the primary within 10 s.', 5)],
+  },
+  {
+    path: '/docs',
+    method: 'get',
+    operationId: 'getDocs',
+    tag: 'documentation',
+    summary: 'Browsable documentation of this document (no key)',
+    open: true,
+    answers: { '200': { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+  },
+];
+
+/** One operation as the document writes it. */
+function operationObject(op: OperationSpec): JsonObject {
+  return {
+    operationId: op.operationId,
+    tags: [op.tag],
+    summary: op.summary,
+    ...(op.description === undefined ? {} : { description: op.description }),
+    ...(op.open === true ? { security: [] } : {}),
+    ...(op.parameters === undefined ? {} : { parameters: op.parameters }),
+    ...(op.requestBody === undefined ? {} : { requestBody: op.requestBody }),
+    responses: { ...op.answers, ...errorResponses(op.errors ?? [], op.relayed?.errors, op.relayed?.retryWhy) },
+  };
+}
+
+export function buildOpenApi(config: Config, contract: SidecarContract): JsonObject {
+  const paths: Record<string, Record<string, JsonObject>> = {};
+  for (const op of [ocrOperation(config, contract), ...statusOperations(config), ...DOCUMENTATION_OPERATIONS]) {
+    (paths[op.path] ??= {})[op.method] = operationObject(op);
+  }
   return {
     openapi: '3.1.0',
     info: {
@@ -169,139 +331,12 @@ export function buildOpenApi(config: Config): JsonObject {
         'Error answers are JSON `{error, type, details, detail}`.',
     },
     servers: [{ url: '/' }],
-    security,
+    security: [{ apiKey: [] }],
     tags: TAGS,
     components: {
       securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
       schemas: componentSchemas(),
     },
-    paths: {
-      '/ocr/{service}': {
-        post: {
-          operationId: 'ocrDocument',
-          tags: ['ocr'],
-          summary: 'OCR a document',
-          description:
-            'Multipart form with exactly one part named `file`; its type is detected from the bytes (PDF, PNG, JPEG, TIFF, BMP, GIF, WebP). ' +
-            `At most ${Math.round(config.maxUploadBytes / 1024 / 1024)} MB (MAX_UPLOAD_MB) and ${config.maxPages} pages (MAX_PAGES); done within ${config.timeoutMs / 1000} s (TIMEOUT). ` +
-            'Options other than `pages` and `page_range` are validated by the service: one it does not take answers 400 naming it, so leave the options of other services empty.',
-          parameters: [
-            {
-              name: 'service',
-              in: 'path',
-              required: true,
-              description: `An enabled service (here: ${enabled.join(', ')}); a known but disabled one answers 404.`,
-              schema: { type: 'string', enum: [...KNOWN_SERVICES] },
-              // Required, so swagger-ui fills it in: with a service this gateway runs.
-              ...(enabled[0] === undefined ? {} : { example: enabled[0] }),
-            },
-            ...OCR_OPTIONS.map(optionParameter),
-          ],
-          requestBody: {
-            required: true,
-            content: {
-              'multipart/form-data': {
-                schema: {
-                  type: 'object',
-                  required: ['file'],
-                  properties: { file: { type: 'string', format: 'binary', description: 'The document.' } },
-                },
-              },
-            },
-          },
-          responses: {
-            '200': {
-              description: 'The text of the document (and, with ?pages=true, of each page).',
-              headers: { 'x-request-id': { description: "The client's x-request-id, or a generated one.", schema: { type: 'string' } } },
-              content: { 'application/json': { schema: ref('OcrAnswer'), example: ocrExample } },
-            },
-            ...errorResponses(
-              ocrGatewayErrors(config),
-              SIDECAR_ERROR_TYPES,
-              ' (starting, restarting, not answering its health checks, queue full, disk full, GPU out of memory)',
-            ),
-          },
-        },
-      },
-      '/services': {
-        get: {
-          operationId: 'listServices',
-          tags: ['status'],
-          summary: 'Enabled services that can answer',
-          responses: {
-            '200': { description: 'Services', content: { 'application/json': { schema: ref('Services'), example: { services: ['tesseract'] } } } },
-            ...errorResponses([unauthorized]),
-          },
-        },
-      },
-      '/health': {
-        get: {
-          operationId: 'getHealth',
-          tags: ['status'],
-          summary: "Each sidecar's state, pid, restarts, queue, GPU memory and in-flight progress",
-          responses: {
-            '200': { description: 'Health, from memory (the primary polls every HEALTH_POLL_MS)', content: { 'application/json': { schema: ref('Health') } } },
-            ...errorResponses([unauthorized]),
-          },
-        },
-      },
-      '/livez': {
-        get: {
-          operationId: 'getLiveness',
-          tags: ['status'],
-          summary: 'Liveness probe (no key)',
-          security: open,
-          responses: { '200': { description: 'Alive', content: { 'application/json': { schema: ref('Livez') } } } },
-        },
-      },
-      '/readyz': {
-        get: {
-          operationId: 'getReadiness',
-          tags: ['status'],
-          summary: 'Readiness probe (no key): no service still loading and at least one ready',
-          security: open,
-          responses: {
-            '200': { description: 'Ready', content: { 'application/json': { schema: ref('Readyz'), example: { status: 'ready' } } } },
-            '503': { description: 'Not ready', content: { 'application/json': { schema: ref('Readyz'), example: { status: 'not ready' } } } },
-          },
-        },
-      },
-      '/metrics': {
-        get: {
-          operationId: 'getMetrics',
-          tags: ['status'],
-          summary: `Prometheus metrics, summed over every worker${config.metricsPublic ? ' (METRICS_PUBLIC=true: no key)' : ' (key required unless METRICS_PUBLIC=true)'}`,
-          ...(config.metricsPublic ? { security: open } : {}),
-          responses: {
-            '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
-            ...errorResponses([
-              ...(config.metricsPublic ? [] : [unauthorized]),
-              new ServiceUnavailable('Metrics could not be collected: no answer from the primary within 10 s.', 5),
-            ]),
-          },
-        },
-      },
-      '/openapi.json': {
-        get: {
-          operationId: 'getOpenApiDocument',
-          tags: ['documentation'],
-          summary: 'This document (no key: it reveals no data)',
-          security: open,
-          responses: {
-            '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } },
-            ...errorResponses([new ServiceUnavailable('The API description could not be built: no answer from the primary within 10 s.', 5)]),
-          },
-        },
-      },
-      '/docs': {
-        get: {
-          operationId: 'getDocs',
-          tags: ['documentation'],
-          summary: 'Browsable documentation of this document (no key)',
-          security: open,
-          responses: { '200': { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
-        },
-      },
-    },
+    paths,
   };
 }

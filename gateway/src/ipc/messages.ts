@@ -1,5 +1,5 @@
 // The messages between the primary and its workers over cluster IPC (health snapshots, questions
-// and answers, heartbeats), and how the primary hands the workers their Config.
+// and answers, heartbeats), and how the primary hands the workers their Config and the sidecars' contract.
 import type { HealthSnapshot } from './health-snapshot.js';
 
 /**
@@ -7,6 +7,12 @@ import type { HealthSnapshot } from './health-snapshot.js';
  * workers, so that they need neither the configuration schema (zod) nor dotenv.
  */
 export const WORKER_CONFIG_ENV = 'MDSO_WORKER_CONFIG';
+
+/**
+ * The environment variable through which the primary hands the sidecars' contract (JSON, see
+ * sidecar-wire.ts), read once at start, to the workers; unset when it could not be read.
+ */
+export const WORKER_CONTRACT_ENV = 'MDSO_WORKER_CONTRACT';
 
 /** What a worker may ask the primary for: the summed metrics, or the OpenAPI document (JSON). */
 export type PrimaryQuestion = 'metrics' | 'openapi';

@@ -13,10 +13,76 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { type HealthSnapshot, SIDECAR_STATES } from '../ipc/health-snapshot.js';
+import { type HealthSnapshot, SIDECAR_STATES, type SidecarStatus } from '../ipc/health-snapshot.js';
 import { projectRoot } from '../paths.js';
 
 const GB = 1024 ** 3;
+
+/**
+ * A gauge with one value per service, computed at scrape time from the health snapshot: `value`
+ * (undefined leaves the gauge absent for that service), or `values` by one more label.
+ */
+type ServiceGauge =
+  | { name: string; help: string; value: (s: SidecarStatus) => number | undefined }
+  | { name: string; help: string; label: string; values: (s: SidecarStatus) => Record<string, number> };
+
+const SERVICE_GAUGES: readonly ServiceGauge[] = [
+  {
+    name: 'mdso_sidecar_state',
+    help: 'Sidecar state: 1 for the current state of each service, 0 for the others.',
+    label: 'state',
+    values: (s) => Object.fromEntries(SIDECAR_STATES.map((state) => [state, s.state === state ? 1 : 0])),
+  },
+  {
+    name: 'mdso_sidecar_up',
+    help: '1 when the service can answer OCR requests (state ready), else 0.',
+    value: (s) => (s.state === 'ready' ? 1 : 0),
+  },
+  {
+    name: 'mdso_sidecar_restarts',
+    help: 'Times the supervisor restarted the sidecar since the gateway started (use increase()).',
+    value: (s) => s.restarts,
+  },
+  {
+    name: 'mdso_sidecar_queue_active',
+    help: 'Requests the sidecar is working on.',
+    value: (s) => s.queue?.active ?? 0,
+  },
+  {
+    name: 'mdso_sidecar_queue_waiting',
+    help: 'Requests admitted by the sidecar and waiting for a slot.',
+    value: (s) => s.queue?.waiting ?? 0,
+  },
+  {
+    name: 'mdso_sidecar_queue_limit',
+    help: 'Hard bound on requests the sidecar holds (SIDECAR_MAX_QUEUE); beyond, 503 QueueFull.',
+    value: (s) => s.queue?.limit,
+  },
+  {
+    name: 'mdso_sidecar_expected_wait_seconds',
+    help: 'Wait before a new request starts: pages queued ahead x measured seconds a page. Admitted while it fits in TIMEOUT, else 503 QueueFull.',
+    value: (s) => s.queue?.expected_wait_s,
+  },
+  {
+    name: 'mdso_sidecar_page_seconds',
+    help: 'Measured seconds a page takes the sidecar, all its threads together (the engine prior until pages are read).',
+    value: (s) => s.queue?.page_s,
+  },
+  {
+    name: 'mdso_sidecar_gpu_allocated_bytes',
+    help: "GPU memory allocated by the sidecar's tensors (torch.cuda.memory_allocated); absent without CUDA.",
+    value: (s) => gpuBytes(s, s.gpu.allocated_gb),
+  },
+  {
+    name: 'mdso_sidecar_gpu_reserved_bytes',
+    help: "GPU memory reserved by the sidecar's caching allocator (torch.cuda.memory_reserved); absent without CUDA.",
+    value: (s) => gpuBytes(s, s.gpu.reserved_gb),
+  },
+];
+
+function gpuBytes(s: SidecarStatus, gb: number | undefined): number | undefined {
+  return s.gpu.available && gb !== undefined ? Math.round(gb * GB) : undefined;
+}
 
 /** The primary's side: its own gauges plus every worker's registry, summed. */
 export class PrimaryMetrics {
@@ -32,93 +98,25 @@ export class PrimaryMetrics {
       labelNames: ['version', 'commit'],
       registers,
     }).set({ version: build.version, commit: build.commit }, 1);
-    const each = (fn: (g: Gauge<string>, s: HealthSnapshot['services'][number]) => void) =>
-      function (this: Gauge<string>): void {
-        this.reset();
-        for (const s of snapshot().services) fn(this, s);
-      };
-    new Gauge({
-      name: 'mdso_sidecar_state',
-      help: 'Sidecar state: 1 for the current state of each service, 0 for the others.',
-      labelNames: ['service', 'state'],
-      registers,
-      collect: each((g, s) => {
-        for (const state of SIDECAR_STATES) g.set({ service: s.name, state }, s.state === state ? 1 : 0);
-      }),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_up',
-      help: '1 when the service can answer OCR requests (state ready), else 0.',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => g.set({ service: s.name }, s.state === 'ready' ? 1 : 0)),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_restarts',
-      help: 'Times the supervisor restarted the sidecar since the gateway started (use increase()).',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => g.set({ service: s.name }, s.restarts)),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_queue_active',
-      help: 'Requests the sidecar is working on.',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => g.set({ service: s.name }, s.queue?.active ?? 0)),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_queue_waiting',
-      help: 'Requests admitted by the sidecar and waiting for a slot.',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => g.set({ service: s.name }, s.queue?.waiting ?? 0)),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_queue_limit',
-      help: 'Hard bound on requests the sidecar holds (SIDECAR_MAX_QUEUE); beyond, 503 QueueFull.',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => {
-        if (s.queue !== null) g.set({ service: s.name }, s.queue.limit);
-      }),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_expected_wait_seconds',
-      help: 'Wait before a new request starts: pages queued ahead x measured seconds a page. Admitted while it fits in TIMEOUT, else 503 QueueFull.',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => {
-        if (s.queue !== null) g.set({ service: s.name }, s.queue.expected_wait_s);
-      }),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_page_seconds',
-      help: 'Measured seconds a page takes the sidecar, all its threads together (the engine prior until pages are read).',
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => {
-        if (s.queue !== null) g.set({ service: s.name }, s.queue.page_s);
-      }),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_gpu_allocated_bytes',
-      help: "GPU memory allocated by the sidecar's tensors (torch.cuda.memory_allocated); absent without CUDA.",
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => {
-        if (s.gpu.available && s.gpu.allocated_gb !== undefined) g.set({ service: s.name }, Math.round(s.gpu.allocated_gb * GB));
-      }),
-    });
-    new Gauge({
-      name: 'mdso_sidecar_gpu_reserved_bytes',
-      help: "GPU memory reserved by the sidecar's caching allocator (torch.cuda.memory_reserved); absent without CUDA.",
-      labelNames: ['service'],
-      registers,
-      collect: each((g, s) => {
-        if (s.gpu.available && s.gpu.reserved_gb !== undefined) g.set({ service: s.name }, Math.round(s.gpu.reserved_gb * GB));
-      }),
-    });
+    for (const row of SERVICE_GAUGES) {
+      new Gauge({
+        name: row.name,
+        help: row.help,
+        labelNames: 'label' in row ? ['service', row.label] : ['service'],
+        registers,
+        collect(this: Gauge<string>): void {
+          this.reset();
+          for (const s of snapshot().services) {
+            if ('label' in row) {
+              for (const [label, value] of Object.entries(row.values(s))) this.set({ service: s.name, [row.label]: label }, value);
+            } else {
+              const value = row.value(s);
+              if (value !== undefined) this.set({ service: s.name }, value);
+            }
+          }
+        },
+      });
+    }
     new Gauge({
       name: 'mdso_gateway_workers',
       help: 'HTTP worker processes alive.',

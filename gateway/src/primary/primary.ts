@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV } from '../ipc/messages.js';
+import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV, WORKER_CONTRACT_ENV } from '../ipc/messages.js';
+import type { SidecarContract } from '../ipc/sidecar-wire.js';
+import { mainInterpreter, readSidecarContract } from '../sidecar-contract.js';
 import { HealthPoller } from './health-poller.js';
 import { PrimaryMetrics, buildInfo } from './metrics.js';
 import { SidecarSupervisor } from './sidecar-supervisor.js';
@@ -33,6 +35,17 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   const build = buildInfo();
   logger.info('starting', { services: config.services.map((s) => s.name), workers: config.workers, port: config.port, ...build });
 
+  // Read while the sidecars load. Without it the gateway still runs (with a broken Python the sidecars
+  // fail too, and /health says so), but it can check no option and describe no service.
+  const python = mainInterpreter(config.python);
+  const contractRead: Promise<SidecarContract | null> = readSidecarContract(python).catch((err: unknown) => {
+    logger.error('the sidecars\' contract could not be read: OCR requests answer 503 and /openapi.json cannot be built', {
+      python,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return null;
+  });
+
   const supervisors = config.services.map((s) => new SidecarSupervisor(s, config, runDir, logger));
   let pool: WorkerPool | null = null;
   const poller = new HealthPoller(supervisors, config.healthPollMs, (snapshot) => pool?.broadcast({ type: 'snapshot', snapshot }));
@@ -55,7 +68,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
 
   for (const s of supervisors) s.start();
   await Promise.all(supervisors.map((s) => s.settled()));
+  const contract = await contractRead;
   if (stopping) return;
+  if (contract !== null) workerEnv[WORKER_CONTRACT_ENV] = JSON.stringify(contract);
   poller.start();
 
   const metrics = new PrimaryMetrics(
@@ -68,8 +83,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   let openapi: Promise<string> | null = null;
   const answer = (what: PrimaryQuestion): Promise<string> => {
     if (what === 'metrics') return metrics.text();
+    if (contract === null) return Promise.reject(new Error("the sidecars' contract could not be read at start (see the gateway log)"));
     openapi ??= import('../api/openapi.js')
-      .then(({ buildOpenApi }) => JSON.stringify(buildOpenApi(config)))
+      .then(({ buildOpenApi }) => JSON.stringify(buildOpenApi(config, contract)))
       .catch((err: unknown) => {
         openapi = null;
         throw err;

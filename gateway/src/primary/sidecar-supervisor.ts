@@ -11,9 +11,11 @@ import { execa, type ResultPromise } from 'execa';
 import type { Config, ServiceSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { projectRoot } from '../paths.js';
+import { mainInterpreter } from '../sidecar-contract.js';
 import { REGISTRY, type Registry } from '../services.js';
-import { getSidecarHealth, isOutOfDescriptors, isUnreachable, type SidecarHealth } from '../sidecar-client.js';
+import { getSidecarHealth, isOutOfDescriptors, isUnreachable } from '../sidecar-client.js';
 import type { SidecarState, SidecarStatus } from '../ipc/health-snapshot.js';
+import type { SidecarHealth } from '../ipc/sidecar-wire.js';
 
 type Subprocess = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>;
 
@@ -37,12 +39,10 @@ export function sidecarInterpreter(
   exists: (file: string) => boolean = existsSync,
 ): string {
   if (service.python !== undefined) return service.python;
-  const venvPython = (venv: string): string => path.resolve(root, venv, 'bin', 'python');
   const own = registry.services.find((s) => s.name === service.name)?.venv;
-  if (own !== undefined && own !== registry.python.venv && exists(venvPython(own))) return venvPython(own);
-  if (configured !== '') return configured;
-  const main = venvPython(registry.python.venv);
-  return exists(main) ? main : 'python3';
+  const ownPython = own === undefined ? '' : path.resolve(root, own, 'bin', 'python');
+  if (own !== undefined && own !== registry.python.venv && exists(ownPython)) return ownPython;
+  return mainInterpreter(configured, root, registry, exists);
 }
 
 export class SidecarSupervisor extends EventEmitter<{ change: [] }> {

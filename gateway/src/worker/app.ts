@@ -2,6 +2,7 @@
 // (probes, API docs), auth, routes, and the single error-mapping middleware.
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
+import type { SidecarContract } from '../ipc/sidecar-wire.js';
 import type { Logger } from '../logger.js';
 import { apiKeyAuth } from './auth.js';
 import { docsRouter } from './docs-routes.js';
@@ -20,6 +21,7 @@ export function createApp(
   store: SnapshotStore,
   metrics: WorkerMetrics,
   primary: PrimaryClient,
+  contract: SidecarContract | null,
 ): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -48,7 +50,7 @@ export function createApp(
   if (!config.metricsPublic) app.get('/metrics', metricsRoute(primary));
   app.get('/health', healthRoute(config, store));
   app.get('/services', servicesRoute(store));
-  app.post('/ocr/:service', ...ocrRoute(config, store, metrics));
+  app.post('/ocr/:service', ...ocrRoute(config, store, metrics, contract));
 
   app.use(notFound);
   app.use(errorHandler);

@@ -1,6 +1,8 @@
 // POST /ocr/{service}: checks the service and the request, streams the `file` part to the service's
-// sidecar, and turns the sidecar's per-page answer into the public answer.
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+// sidecar, and turns the sidecar's per-page answer into the public answer. The route is a list of
+// named middlewares, in the order they run; what one learns for the next is the request's
+// OcrRequestState, read and written through stateOf/setState.
+import type { Request, RequestHandler } from 'express';
 import multer from 'multer';
 import {
   ApiError,
@@ -18,6 +20,7 @@ import { type OcrOptions, PAGE_BREAK, parseOcrOptions } from '../api/ocr-options
 import type { OcrAnswer } from '../api/schemas.js';
 import type { Config } from '../config.js';
 import type { SidecarStatus } from '../ipc/health-snapshot.js';
+import type { SidecarContract, SidecarOcrBody, SidecarPage } from '../ipc/sidecar-wire.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
 import { sendError, withoutServerPaths } from './error-handler.js';
 import { OcrExchange } from './ocr-exchange.js';
@@ -30,47 +33,61 @@ import type { WorkerMetrics } from './worker-metrics.js';
 /** Room for the multipart envelope around the file when judging Content-Length. */
 const MULTIPART_SLACK_BYTES = 64 * 1024;
 
-interface SidecarPage {
-  page: number;
-  text: string;
-  source: string;
-  ms: number;
-  error: string | null;
-  blank?: boolean;
-  rotation?: number;
-  /** Engine-specific page facts (e.g. olmOCR's front matter: language, rotation, is_table). */
-  meta?: Record<string, unknown>;
+export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMetrics, contract: SidecarContract | null): RequestHandler[] {
+  return [
+    resolveService(config, store),
+    checkUploadHeaders(config),
+    parseOptions(contract),
+    openExchange(config),
+    enforceDeadlines(config),
+    streamUploadToSidecar(config, contract),
+    answer(metrics),
+  ];
 }
 
-interface SidecarOcrBody {
-  pages: SidecarPage[];
-  service: string;
-  model?: string;
+/** What the route's middlewares hand on to the later ones; each field is set by the one named. */
+interface OcrRequestState {
+  /** resolveService: the named service's sidecar, ready to serve. */
+  sidecar: SidecarStatus;
+  /** parseOptions: the query's options. From openExchange on, the exchange carries the options in force. */
+  options: OcrOptions;
+  /** openExchange: the request's life with the sidecar. */
+  exchange: OcrExchange;
 }
 
-const exchangeOf = (res: Response): OcrExchange => res.locals.exchange as OcrExchange;
+// Keyed by the request: multer's storage engine, which is handed only the request, reads it too.
+const states = new WeakMap<Request, Partial<OcrRequestState>>();
 
-export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMetrics): RequestHandler[] {
-  const upload = multer({
-    storage: new SidecarStorage((req) => exchangeOf(req.res as Response)),
-    limits: {
-      fileSize: config.maxUploadBytes,
-      files: 1,
-      fields: 16,
-      fieldSize: 64 * 1024,
-      parts: 17,
-      headerPairs: 64,
-    },
-  }).single('file');
+/** What an earlier middleware of the route set; a read before it (a middleware out of order) is a bug. */
+function stateOf<K extends keyof OcrRequestState>(req: Request, key: K): OcrRequestState[K] {
+  const value = states.get(req)?.[key];
+  if (value === undefined) throw new Error(`POST /ocr: '${key}' read before the middleware that sets it ran`);
+  return value;
+}
 
-  const admit = (req: Request, res: Response, next: NextFunction): void => {
+function setState<K extends keyof OcrRequestState>(req: Request, key: K, value: OcrRequestState[K]): void {
+  const state = states.get(req) ?? {};
+  state[key] = value;
+  states.set(req, state);
+}
+
+/** The service named in the path, as it is spelled, known and ready: else 404 or 503. */
+function resolveService(config: Config, store: SnapshotStore): RequestHandler {
+  return (req, _res, next) => {
     const name = String(req.params.service);
     // The service is named as it is spelled (`%74esseract` is not `tesseract`).
     if (req.path !== `/ocr/${name}`) throw new RouteNotFound(`No route for ${req.method} ${req.path.slice(0, 200)}: write the service name plainly, e.g. /ocr/tesseract.`);
     const sidecar = config.services.some((s) => s.name === name) ? store.get(name) : undefined;
     if (sidecar === undefined) throw new ServiceNotFound(name);
     assertCanServe(sidecar);
+    setState(req, 'sidecar', sidecar);
+    next();
+  };
+}
 
+/** Before a byte of the body is read: a multipart form, not declared larger than MAX_UPLOAD_MB (413). */
+function checkUploadHeaders(config: Config): RequestHandler {
+  return (req, _res, next) => {
     const declared = Number(req.get('content-length') ?? '0');
     if (declared > config.maxUploadBytes + MULTIPART_SLACK_BYTES) throw new FileTooLarge(config.maxUploadBytes);
     if (!req.is('multipart/form-data')) {
@@ -78,16 +95,47 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
         content_type: (req.get('content-type') ?? '').slice(0, 100),
       });
     }
-    const options = parseOcrOptions(req.query);
+    next();
+  };
+}
 
+/**
+ * The query's OCR options, checked against what the service takes (the sidecars' contract; a bad one:
+ * 400). Form fields before the file are added as the form is read.
+ */
+function parseOptions(contract: SidecarContract | null): RequestHandler {
+  return (req, _res, next) => {
+    setState(req, 'options', parseOcrOptions(req.query, contract, stateOf(req, 'sidecar').name));
+    next();
+  };
+}
+
+/** Opens the exchange with the sidecar and says in the access log whom it is for; a client that goes away ends it. */
+function openExchange(config: Config): RequestHandler {
+  return (req, res, next) => {
+    const sidecar = stateOf(req, 'sidecar');
+    const options = stateOf(req, 'options');
     const ctx = contextOf(res);
-    ctx.access.service = name;
+    ctx.access.service = sidecar.name;
     ctx.access.options = optionsForLog(options);
     ctx.access.sidecar_pid = sidecar.pid;
-    const exchange = new OcrExchange(name, ctx.id, sidecar.socketPath, options, config.maxUploadBytes, config.timeoutMs);
-    res.locals.exchange = exchange;
+    const exchange = new OcrExchange(sidecar.name, ctx.id, sidecar.socketPath, options, config.maxUploadBytes, config.timeoutMs);
+    setState(req, 'exchange', exchange);
+    res.on('close', () => {
+      exchange.endUpload();
+      if (!res.writableFinished) exchange.abort('client-gone');
+    });
+    next();
+  };
+}
 
-    // Until the whole form is in, the limits are the upload's own (408); then TIMEOUT (504).
+/**
+ * Until the whole form is in, the limits are the upload's own (408: too slow, or unfinished at
+ * TIMEOUT); then TIMEOUT bounds the sidecar's work (504).
+ */
+function enforceDeadlines(config: Config): RequestHandler {
+  return (req, res, next) => {
+    const exchange = stateOf(req, 'exchange');
     const failUpload = (err: UploadTimeout): void => {
       exchange.abort('slow-upload', err);
       if (res.headersSent) return;
@@ -118,17 +166,31 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
       exchange.abort('timeout');
       if (!res.headersSent) sendError(res, new GatewayTimeout(config.timeoutMs));
     }, config.timeoutMs);
-    res.on('close', () => {
-      clearTimeout(timer);
-      exchange.endUpload();
-      if (!res.writableFinished) exchange.abort('client-gone');
-    });
+    res.on('close', () => clearTimeout(timer));
     next();
   };
+}
 
-  const parse = (req: Request, res: Response, next: NextFunction): void => {
+/**
+ * Reads the form: fields before the file part become options, and the file part streams to the
+ * sidecar as it arrives (SidecarStorage). A rejected form stops the sidecar's work on it.
+ */
+function streamUploadToSidecar(config: Config, contract: SidecarContract | null): RequestHandler {
+  const upload = multer({
+    storage: new SidecarStorage(contract, (req) => stateOf(req, 'exchange')),
+    limits: {
+      fileSize: config.maxUploadBytes,
+      files: 1,
+      fields: 16,
+      fieldSize: 64 * 1024,
+      parts: 17,
+      headerPairs: 64,
+    },
+  }).single('file');
+
+  return (req, res, next) => {
+    const exchange = stateOf(req, 'exchange');
     upload(req, res, (err: unknown) => {
-      const exchange = exchangeOf(res);
       exchange.endUpload();
       // Form fields before the file part were read as options too.
       contextOf(res).access.options = optionsForLog(exchange.options);
@@ -143,9 +205,12 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
       next(multipartError(err, config.maxUploadBytes));
     });
   };
+}
 
-  const answer = async (req: Request, res: Response): Promise<void> => {
-    const exchange = exchangeOf(res);
+/** Waits for the sidecar's answer and sends the public one (or the error it stands for). */
+function answer(metrics: WorkerMetrics): RequestHandler {
+  return async (req, res) => {
+    const exchange = stateOf(req, 'exchange');
     if (req.file === undefined || !exchange.started) {
       throw new BadRequest("No file received: send the document in a multipart part named 'file'.");
     }
@@ -174,11 +239,10 @@ export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMe
     if (result.status !== 200) throw sidecarError(result);
     const body = result.body as SidecarOcrBody;
     ctx.access.pages = body.pages.length;
+    Object.assign(ctx.access, { document_pages: body.document_pages, model: body.model, sidecar_ms: body.ms });
     countPages(metrics, exchange.service, body.pages);
     res.json(publicAnswer(body, exchange.options.includePages, Math.round(performance.now() - ctx.startedAt)));
   };
-
-  return [admit, parse, answer];
 }
 
 const BLANK_PAGE_WARNING = 'No text was found on this page: it is blank, or its text could not be seen (check the scan or photo).';

@@ -6,13 +6,21 @@ import type { Request } from 'express';
 import type multer from 'multer';
 import { FileTooLarge } from '../api/errors.js';
 import { parseRequestOptions } from '../api/ocr-options.js';
+import type { SidecarContract } from '../ipc/sidecar-wire.js';
 import { postToSidecar } from '../sidecar-client.js';
 import type { OcrExchange } from './ocr-exchange.js';
 
 type HandleCallback = (error?: unknown, info?: Partial<Express.Multer.File>) => void;
 
 export class SidecarStorage implements multer.StorageEngine {
-  constructor(private readonly exchangeOf: (req: Request) => OcrExchange) {}
+  /**
+   * `contract`: the sidecars' contract, which the options of form fields are checked against;
+   * `exchangeOf`: the request's exchange, opened by the OCR route before the form is read.
+   */
+  constructor(
+    private readonly contract: SidecarContract | null,
+    private readonly exchangeOf: (req: Request) => OcrExchange,
+  ) {}
 
   _handleFile(req: Request, file: Express.Multer.File, cb: HandleCallback): void {
     const exchange = this.exchangeOf(req);
@@ -20,7 +28,7 @@ export class SidecarStorage implements multer.StorageEngine {
     const fields = (req.body ?? {}) as Record<string, unknown>;
     if (Object.keys(fields).length > 0) {
       try {
-        exchange.options = parseRequestOptions(req.query, fields);
+        exchange.options = parseRequestOptions(req.query, fields, this.contract, exchange.service);
       } catch (err) {
         cb(err);
         return;

@@ -2,7 +2,8 @@
 // the worker's snapshot, in microseconds, even while the models are busy.
 import type { Request, Response } from 'express';
 import type { Config } from '../config.js';
-import type { GpuStats, SidecarStatus } from '../ipc/health-snapshot.js';
+import type { SidecarStatus } from '../ipc/health-snapshot.js';
+import type { GpuStats } from '../ipc/sidecar-wire.js';
 import type { Health, Livez, Readyz, Services } from '../api/schemas.js';
 import type { SnapshotStore } from './snapshot-store.js';
 

@@ -5,7 +5,8 @@ import net from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeSidecarAgents } from '../sidecar-client.js';
-import { isPrimaryToWorker, WORKER_HEARTBEAT_MS, type WorkerToPrimary } from '../ipc/messages.js';
+import { isPrimaryToWorker, WORKER_CONTRACT_ENV, WORKER_HEARTBEAT_MS, type WorkerToPrimary } from '../ipc/messages.js';
+import { type SidecarContract, parseContract } from '../ipc/sidecar-wire.js';
 import { createApp } from './app.js';
 import { ConnectionGuard, connectionCap, openFileLimit } from './connections.js';
 import { PrimaryClient } from './primary-client.js';
@@ -13,6 +14,7 @@ import { SnapshotStore } from './snapshot-store.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
+  const contract = contractFromPrimary();
   const store = new SnapshotStore();
   const metrics = new WorkerMetrics();
   metrics.listen();
@@ -60,7 +62,7 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   setInterval(() => process.send?.({ type: 'alive' } satisfies WorkerToPrimary, undefined, {}, () => undefined), WORKER_HEARTBEAT_MS).unref();
 
   await store.ready();
-  const app = createApp(config, logger, store, metrics, primary);
+  const app = createApp(config, logger, store, metrics, primary, contract);
 
   let answered = 0;
   let recycleAsked = false;
@@ -92,4 +94,12 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
     logger.error('worker could not listen', { error: err.message, port: config.port });
     process.exit(1);
   });
+}
+
+/** The sidecars' contract the primary read at start (null when it could not: OCR requests answer 503). */
+function contractFromPrimary(): SidecarContract | null {
+  const given = process.env[WORKER_CONTRACT_ENV];
+  if (given === undefined) return null;
+  delete process.env[WORKER_CONTRACT_ENV];
+  return parseContract(JSON.parse(given));
 }

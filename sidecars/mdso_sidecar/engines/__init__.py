@@ -1,6 +1,8 @@
 """Engine registry: service name -> engine class. A new engine is one module plus one entry in
 services.json beside this file, the list of services that the gateway (KNOWN_SERVICES, which
-requirement files scripts/bootstrap installs) and scripts/download-models read too.
+requirement files scripts/bootstrap installs) and scripts/download-models read too. The module declares
+its request options itself (Engine.options, OptionSpec), which the gateway reads through the sidecar's
+contract (contract.py).
 
 Entries are "module:Class" strings imported on first use, so a sidecar imports only its own engine
 module; engine modules still import heavy dependencies (torch, transformers, marker, tesserocr, OpenCV,
@@ -21,7 +23,6 @@ from typing import Any
 from .base import Engine
 
 REGISTRY_FILE = Path(__file__).with_name("services.json")
-WEIGHT_SOURCES = ("hub", "datalab")
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,8 @@ class ServiceSpec:
     """The venv its sidecar runs in (the main one unless its packages conflict with the others')."""
     requirements: tuple[str, ...]
     """Requirement files (paths from the repository root) installed into `venv` for it."""
-    weights: str | None
-    """What scripts/download-models fetches: "hub", "datalab", or None (nothing)."""
     weights_note: str
-    """Where its models come from when there is nothing to download."""
+    """Where its models come from when its engine module declares no WEIGHTS (nothing to download)."""
 
 
 def read_registry(path: Path = REGISTRY_FILE) -> dict[str, ServiceSpec]:
@@ -48,17 +47,11 @@ def read_registry(path: Path = REGISTRY_FILE) -> dict[str, ServiceSpec]:
     services: dict[str, ServiceSpec] = {}
     for entry in data["services"]:
         name = entry["name"]
-        weights = entry.get("weights")
-        if weights is not None and weights not in WEIGHT_SOURCES:
-            raise ValueError(f"{path}: {name}: weights must be one of {WEIGHT_SOURCES} or null")
-        if weights is None and not entry.get("weights_note"):
-            raise ValueError(f"{path}: {name}: a service without weights needs a weights_note")
         services[name] = ServiceSpec(
             name=name,
             engine=entry["engine"],
             venv=entry.get("venv", main_venv),
             requirements=tuple(entry["requirements"]),
-            weights=weights,
             weights_note=entry.get("weights_note", ""),
         )
     return services

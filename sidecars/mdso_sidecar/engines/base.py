@@ -6,19 +6,125 @@ image (or, for whole-document engines, a document) into text. Engines never impo
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from PIL import Image
 
 from ..errors import BadOption
 from ..intake import Document, RenderPolicy, TextLayer
-from ..settings import Settings
+from ..page_range import PAGE_RANGE_OPTION
+from ..settings import FALSE_WORDS, TRUE_WORDS, Settings
 
 EngineOptions = Mapping[str, str]
 """Validated engine options (query parameters other than page_range), as returned by parse_options."""
+
+OptionKind = Literal["enum", "bool", "int", "str"]
+_OPTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One request option of an engine (a query parameter of POST /ocr/{service}), declared beside the
+    engine that reads it, as OCRmyPDF's plugins declare theirs. Everything else comes from these
+    declarations: the engine's validation (Engine.parse_options), the contract the sidecar prints
+    (contract.py) and, from that, the gateway's validation and its OpenAPI document. Adding an option
+    to an engine is one edit: its OptionSpec, in the engine's `options`.
+
+    Values travel as strings. parse() gives the value the engine reads: an enum's choice, "true" or
+    "false" for a bool (whatever word the client used), an int's digits without leading zeros, a str
+    as it came (trimmed).
+    """
+
+    name: str
+    kind: OptionKind
+    doc: str
+    """What it does, for the API documentation (markdown, one paragraph; the default said in it when a
+    setting decides it)."""
+    example: str
+    """A value the engine takes, shown in the documentation (never filled in for the user)."""
+    default: str | None = None
+    """The value in force when the option is absent; None when a setting decides it."""
+    choices: tuple[str, ...] = ()
+    """enum: the values it takes."""
+    pattern: str | None = None
+    """str: a regular expression every value matches in full, written so that Python and JavaScript
+    read it alike, in linear time (anchored, character classes and quantifiers: no back-references,
+    look-arounds or nested quantifiers); the gateway checks it too. None: any value."""
+    minimum: int | None = None
+    """int: the smallest value it takes."""
+    maximum: int | None = None
+    """int: the largest value it takes."""
+
+    def __post_init__(self) -> None:
+        # A declaration the gateway could not enforce, or an example the engine would refuse, is a bug
+        # found when the engine module is imported (tests/test_contract.py imports them all).
+        if not _OPTION_NAME.fullmatch(self.name) or self.name == PAGE_RANGE_OPTION:
+            raise ValueError(f"option name {self.name!r}: lower-case letters, digits and _, not page_range")
+        if (self.kind == "enum") != bool(self.choices):
+            raise ValueError(f"option {self.name}: choices are an enum's, and an enum has some")
+        anchored = self.pattern is None or (self.pattern.startswith("^") and self.pattern.endswith("$"))
+        if (self.pattern is not None and self.kind != "str") or not anchored:
+            raise ValueError(f"option {self.name}: a pattern is a str's, anchored with ^ and $")
+        bounded = self.minimum is not None and self.maximum is not None and 0 <= self.minimum <= self.maximum
+        if (self.kind == "int") != bounded:
+            raise ValueError(f"option {self.name}: an int has bounds (0 <= minimum <= maximum), only an int")
+        if not self.doc.strip():
+            raise ValueError(f"option {self.name}: say what it does (doc)")
+        for value in (self.example, self.default):
+            if value is not None:
+                self.parse(value)
+
+    def parse(self, raw: str) -> str:
+        """The value as the engine reads it; BadOption naming the option and what it takes otherwise."""
+        value = raw.strip()
+        if self.kind == "enum":
+            if value in self.choices:
+                return value
+            *others, last = self.choices
+            expected = f"{', '.join(others)} or {last}" if others else last
+            raise self._bad(raw, f"expected {expected}", {"accepted": list(self.choices)})
+        if self.kind == "bool":
+            word = value.lower()
+            if word in TRUE_WORDS or word in FALSE_WORDS:
+                return "true" if word in TRUE_WORDS else "false"
+            raise self._bad(raw, "expected true or false", {"accepted": ["true", "false"]})
+        if self.kind == "int":
+            assert self.minimum is not None and self.maximum is not None
+            number = value.lstrip("0") or "0"
+            if _DIGITS.fullmatch(number) and self.minimum <= int(number) <= self.maximum:
+                return number
+            raise self._bad(raw, f"expected a whole number from {self.minimum} to {self.maximum}", {})
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise self._bad(raw, f"not of the expected form, e.g. {self.example}", {})
+        return value
+
+    def _bad(self, raw: str, expected: str, details: dict[str, Any]) -> BadOption:
+        shown = raw[:100]
+        details = {"option": self.name, "value": shown, **details}
+        return BadOption(f"{self.name} {shown!r}: {expected}", details)
+
+    def describe(self) -> dict[str, Any]:
+        """This declaration in the sidecar's contract (contract.py): only the fields of its kind, the
+        example and default as parse() reads them ("true" for a bool declared "yes")."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.kind,
+            "doc": self.doc,
+            "example": self.parse(self.example),
+            "default": None if self.default is None else self.parse(self.default),
+        }
+        if self.kind == "enum":
+            out["choices"] = list(self.choices)
+        elif self.kind == "int":
+            out.update(minimum=self.minimum, maximum=self.maximum)
+        elif self.kind == "str":
+            out["pattern"] = self.pattern
+        return out
 
 
 @dataclass(frozen=True)
@@ -92,6 +198,9 @@ class Engine(ABC):
 
     whole_document: ClassVar[bool] = False
 
+    options: ClassVar[tuple[OptionSpec, ...]] = ()
+    """The request options this engine takes, besides page_range (the pipeline's): see OptionSpec."""
+
     page_seconds_prior: ClassVar[float] = 2.0
     """A page's time on one thread before any is measured (admission's expected wait starts from it;
     the sidecar's own measure replaces it within a few pages)."""
@@ -121,20 +230,29 @@ class Engine(ABC):
         """Where inference runs: "cpu", "cuda:0"..."""
         return "cpu"
 
-    def languages(self) -> list[str]:
-        """Languages this engine can read here (empty when it does not select languages)."""
-        return []
-
     def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
-        """Validate the request's options (query parameters except page_range), before the upload is
-        read. Raise BadOption naming the parameter for an unknown one or a bad value. Called only
-        once load() succeeded. Default: the engine takes no option."""
-        for key in params:
-            raise BadOption(
-                f"unknown option {key!r}; {self.name} accepts: page_range",
-                {"option": key, "accepted": ["page_range"]},
-            )
-        return {}
+        """Validate the request's options (query parameters except page_range) against `options`, then
+        check_options(), before the upload is read: BadOption naming the parameter for an unknown one
+        or a bad value. Called only once load() succeeded. Engines declare options, they do not
+        override this."""
+        specs = {spec.name: spec for spec in self.options}
+        parsed: dict[str, str] = {}
+        for key, value in params.items():
+            spec = specs.get(key)
+            if spec is None:
+                accepted = [PAGE_RANGE_OPTION, *specs]
+                raise BadOption(
+                    f"unknown option {key[:40]!r}; {self.name} accepts: {', '.join(accepted)}",
+                    {"option": key[:40], "accepted": accepted},
+                )
+            parsed[key] = spec.parse(value)
+        return self.check_options(parsed)
+
+    def check_options(self, options: dict[str, str]) -> EngineOptions:
+        """What the declarations cannot say about the request's options, each already parsed by its
+        OptionSpec (a language installed on this machine): raise BadOption naming the option. May
+        rewrite values. Default: nothing more to check."""
+        return options
 
     def wants_text_layer(self, options: EngineOptions) -> bool:
         """True when this request may use the pages' own text (PDF text layer) instead of OCR: the

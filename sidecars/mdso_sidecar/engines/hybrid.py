@@ -11,7 +11,7 @@ reading is answered when it found text. The page's `source` says which reader's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -31,8 +31,6 @@ DEFAULT_MIN_CONFIDENCE = 86
 # A page of fewer words is read by both: Tesseract reads display type poorly (a title "Page 1" in
 # 70 pt came back "Page l" at confidence 85), and two readings of a few words cost little.
 SPARSE_WORDS = 12
-# The options this service takes: Tesseract's, validated by it.
-OPTIONS = ("lang", "mode", "layout")
 
 
 class HybridEngine(Engine):
@@ -44,6 +42,8 @@ class HybridEngine(Engine):
     render_policy = TesseractEngine.render_policy
     thread_safe = True
     page_seconds_prior = 4.0
+    # lang, mode and layout are Tesseract's; rapidocr reads every Latin script without being told.
+    options = TesseractEngine.options
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -56,17 +56,13 @@ class HybridEngine(Engine):
     def describe(self) -> str:
         return f"{self.tesseract.describe()} + {self.rapidocr.describe()}"
 
-    def languages(self) -> list[str]:
-        return self.tesseract.languages()
-
     def load(self) -> None:
         # Either reader missing makes the service unavailable, with that reader's own message.
         self.tesseract.load()
         self.rapidocr.load()
 
-    def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
-        # lang, mode and layout are Tesseract's; rapidocr reads every Latin script without being told.
-        return self.tesseract.parse_options(params)
+    def check_options(self, options: dict[str, str]) -> EngineOptions:
+        return self.tesseract.check_options(options)
 
     def wants_text_layer(self, options: EngineOptions) -> bool:
         return self.tesseract.wants_text_layer(options)

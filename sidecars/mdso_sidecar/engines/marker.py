@@ -10,49 +10,58 @@ hub are pointed there, offline, before marker is imported.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadOption, EngineUnavailable, GpuOutOfMemory, SidecarError
+from ..errors import EngineUnavailable, GpuOutOfMemory, SidecarError
 from ..intake import PDFIUM_LOCK, RenderPolicy
 from ..log import get_logger
-from ..settings import Settings, bool_setting, parse_bool
+from ..models import Checkpoint, StoreFile, StoreWeights
+from ..settings import Settings, bool_setting
 from ..sniff import DocumentKind
-from .base import DocumentJob, Engine, EngineOptions, PageText
+from . import SERVICES
+from .base import DocumentJob, Engine, EngineOptions, OptionSpec, PageText
 
 log = get_logger(__name__)
 
 MARKER_VERSION = "1.10.2"
-REQUIREMENTS = "sidecars/requirements-marker.txt"
-VENV = ".venv-marker"
+# Its venv and its one requirement file, named in messages: the engine registry's (services.json).
+VENV = SERVICES["marker"].venv
+(REQUIREMENTS,) = SERVICES["marker"].requirements
 
-# What marker 1.10.2's create_model_dict() loads: surya-ocr 0.17.1's checkpoints (surya/settings.py:
-# LAYOUT_, RECOGNITION_, TABLE_REC_, DETECTOR_ and OCR_ERROR_MODEL_CHECKPOINT, all "s3://<path>").
-# Surya keeps each one in <MODEL_CACHE_DIR>/<path>/ with a manifest.json listing its files, and only
-# downloads when the manifest or a listed file is missing (surya/common/s3.py, check_manifest).
-CHECKPOINTS: dict[str, str] = {
-    "layout": "layout/2025_09_23",
-    "recognition": "text_recognition/2025_09_23",
-    "table_rec": "table_recognition/2025_02_18",
-    "detection": "text_detection/2025_05_07",
-    "ocr_error": "ocr_error_detection/2025_02_18",
-}
+DATALAB_STORE = "https://models.datalab.to"
 # Every converter downloads this font on creation when FONT_PATH does not exist (marker/util.py,
 # download_font), from ARTIFACT_URL; we pre-place it next to the models.
 FONT_NAME = "GoNotoCurrent-Regular.ttf"
-FONT_URL = f"https://models.datalab.to/artifacts/{FONT_NAME}"
 FONTS_SUBDIR = "fonts"
+# What scripts/download-models fetches into $MODEL_DIR/marker, the one list of it. marker 1.10.2's
+# create_model_dict() loads surya-ocr 0.17.1's checkpoints (surya/settings.py: each *_MODEL_CHECKPOINT
+# setting is "s3://<path>" in Datalab's store). Surya keeps each one in <MODEL_CACHE_DIR>/<path>/ with
+# a manifest.json listing its files, and only downloads when the manifest or a listed file is missing
+# (surya/common/s3.py, check_manifest).
+WEIGHTS = StoreWeights(
+    package=f"marker-pdf {MARKER_VERSION}",
+    store_url=DATALAB_STORE,
+    checkpoints=(
+        Checkpoint("layout", "LAYOUT_MODEL_CHECKPOINT", "layout/2025_09_23"),
+        Checkpoint("recognition", "RECOGNITION_MODEL_CHECKPOINT", "text_recognition/2025_09_23"),
+        Checkpoint("table_rec", "TABLE_REC_MODEL_CHECKPOINT", "table_recognition/2025_02_18"),
+        Checkpoint("detection", "DETECTOR_MODEL_CHECKPOINT", "text_detection/2025_05_07"),
+        Checkpoint("ocr_error", "OCR_ERROR_MODEL_CHECKPOINT", "ocr_error_detection/2025_02_18"),
+    ),
+    files=(StoreFile(f"{DATALAB_STORE}/artifacts/{FONT_NAME}", f"{FONTS_SUBDIR}/{FONT_NAME}"),),
+    approx_size="3 GB",  # surya 0.17.1's checkpoints, approximate (not measured here)
+)
+CHECKPOINTS = {checkpoint.name: checkpoint.path for checkpoint in WEIGHTS.checkpoints}
 
 # MarkdownRenderer's default page_separator: with paginate_output each page starts with
 # "\n\n{<0-based page id>}<separator>\n\n" (marker/renderers/markdown.py, Markdownify.convert_div).
@@ -63,9 +72,18 @@ PAGE_SEPARATOR = "-" * 48
 # steps (tables continued on the next page) only see pages of the same chunk.
 CHUNK_PAGES = 8
 
+# Its default is the MARKER_FORCE_OCR setting's (true unless set), hence none here.
+FORCE_OCR = OptionSpec(
+    name="force_ocr",
+    kind="bool",
+    example="false",
+    doc="`false` uses a page's text layer when it has one (default MARKER_FORCE_OCR=true: OCR every page).",
+)
+
+
 def weights_dir(settings: Settings) -> Path:
     """marker's model cache (Surya's MODEL_CACHE_DIR) and font: $MODEL_DIR/marker."""
-    return settings.model_dir / "marker"
+    return WEIGHTS.root(settings)
 
 
 def font_path(root: Path) -> Path:
@@ -77,19 +95,13 @@ def missing_weights(root: Path) -> list[str]:
 
     The same test Surya makes before it downloads (manifest.json present, every file it lists present),
     plus the font."""
-    missing: list[str] = []
-    for checkpoint in CHECKPOINTS.values():
-        directory = root / checkpoint
-        manifest = directory / "manifest.json"
-        try:
-            files = json.loads(manifest.read_text())["files"]
-        except (OSError, ValueError, KeyError, TypeError):
-            missing.append(f"{checkpoint}/manifest.json")
-            continue
-        missing.extend(f"{checkpoint}/{name}" for name in files if not (directory / name).exists())
-    if not font_path(root).is_file():
-        missing.append(f"{FONTS_SUBDIR}/{FONT_NAME}")
-    return missing
+    return WEIGHTS.missing(root)
+
+
+def loaded_checkpoints(surya_settings: Any) -> set[str]:
+    """The checkpoint paths this surya-ocr loads (its *_MODEL_CHECKPOINT settings, "s3://<path>"), to
+    compare with CHECKPOINTS before loading or downloading."""
+    return {str(getattr(surya_settings, c.setting)).removeprefix("s3://") for c in WEIGHTS.checkpoints}
 
 
 def marker_environment(root: Path, device: str | None = None) -> dict[str, str]:
@@ -171,6 +183,7 @@ class MarkerEngine(Engine):
     thread_safe = False
     whole_document = True
     page_seconds_prior = 4.0
+    options = (FORCE_OCR,)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -226,15 +239,8 @@ class MarkerEngine(Engine):
                 f"marker-pdf cannot be imported ({exc}); reinstall {VENV} from {REQUIREMENTS}"
             ) from None
         _route_logs_to_ours()
-        expected = {f"s3://{path}" for path in CHECKPOINTS.values()}
-        configured = {
-            str(surya_settings.LAYOUT_MODEL_CHECKPOINT),
-            str(surya_settings.RECOGNITION_MODEL_CHECKPOINT),
-            str(surya_settings.TABLE_REC_MODEL_CHECKPOINT),
-            str(surya_settings.DETECTOR_MODEL_CHECKPOINT),
-            str(surya_settings.OCR_ERROR_MODEL_CHECKPOINT),
-        }
-        if configured != expected:
+        configured = loaded_checkpoints(surya_settings)
+        if configured != set(CHECKPOINTS.values()):
             raise EngineUnavailable(
                 f"this surya-ocr ({_installed_version('surya-ocr')}) loads {sorted(configured)}, not the "
                 f"checkpoints marker-pdf {MARKER_VERSION} was checked against; reinstall {VENV} from "
@@ -253,23 +259,6 @@ class MarkerEngine(Engine):
             ) from None
         self._device = f"cuda:{torch.cuda.current_device()}" if device == "cuda" else "cpu"
         log.info("marker models loaded", extra={"device": self._device, "models": str(self.root)})
-
-    def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
-        options: dict[str, str] = {}
-        for key, value in params.items():
-            if key != "force_ocr":
-                raise BadOption(
-                    f"unknown option {key!r}; marker accepts: page_range, force_ocr",
-                    {"option": key, "accepted": ["page_range", "force_ocr"]},
-                )
-            try:
-                options["force_ocr"] = "true" if parse_bool("force_ocr", value) else "false"
-            except ValueError:
-                raise BadOption(
-                    f"force_ocr {value!r}: expected true or false",
-                    {"option": "force_ocr", "value": value, "accepted": ["true", "false"]},
-                ) from None
-        return options
 
     def _force_ocr(self, options: EngineOptions) -> bool:
         return options.get("force_ocr", "true" if self.force_ocr else "false") == "true"

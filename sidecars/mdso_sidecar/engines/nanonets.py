@@ -9,12 +9,15 @@ import html
 import re
 
 from ..intake import RenderPolicy
-from .base import EngineOptions
+from ..models import HubModel, HubWeights
+from .base import EngineOptions, OptionSpec
 from .vlm.backend import Generation
 from .vlm.profile import Accepted, Verdict, VlmProfile
 from .vlm.runtime import VlmEngine
 
 MODEL_ID = "nanonets/Nanonets-OCR-s"
+# What scripts/download-models fetches (docs/MODELS.md's table follows it); size from the model card.
+WEIGHTS = HubWeights((HubModel(MODEL_ID, approx_size="7.5 GB"),))
 SYSTEM = "You are a helpful assistant."
 # Verbatim from the model card: the model was fine-tuned on exactly this instruction.
 PROMPT = (
@@ -50,6 +53,17 @@ def plain_text(markdown: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
+FORMAT = OptionSpec(
+    name="format",
+    kind="enum",
+    choices=("markdown", "text"),
+    default="markdown",
+    example="text",
+    doc="`text` strips the model's tags (`<page_number>`, `<watermark>`, tables...) to plain text; "
+    "`markdown` keeps them.",
+)
+
+
 def postprocess(generation: Generation, options: EngineOptions) -> Verdict:
     # A truncated answer (max_new_tokens hit) is kept: greedy decoding would only repeat it.
     text = generation.text.strip()
@@ -70,7 +84,7 @@ PROFILE = VlmProfile(
     default_max_new_tokens=15_000,  # the model card's value
     postprocess=postprocess,
     temperatures=(0.0,),
-    options={"format": ("markdown", "text")},
+    options=(FORMAT,),
 )
 
 

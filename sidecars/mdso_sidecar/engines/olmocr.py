@@ -7,6 +7,7 @@ then the page read by tesseract ("fallback:tesseract").
 from __future__ import annotations
 
 from ..intake import RenderPolicy
+from ..models import HubModel, HubWeights
 from .base import EngineOptions
 from .olmocr_output import FrontMatterError, parse_answer
 from .vlm.backend import Generation
@@ -15,6 +16,11 @@ from .vlm.runtime import VlmEngine
 
 MODEL_ID = "allenai/olmOCR-2-7B-1025"
 MODEL_ID_0825 = "allenai/olmOCR-7B-0825"
+# What scripts/download-models fetches, the default first (docs/MODELS.md's table follows it); sizes
+# from the model cards (bf16, about 2 bytes per parameter).
+WEIGHTS = HubWeights(
+    (HubModel(MODEL_ID, approx_size="16.6 GB"), HubModel(MODEL_ID_0825, approx_size="16.6 GB"))
+)
 
 _PROMPT_HEAD = (
     "Attached is one page of a document that you must process. Just return the plain text representation "

@@ -8,8 +8,8 @@ load() and the first page, never with this module.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from ..errors import BadOption, EngineUnavailable
 from ..intake import RenderPolicy, TextLayer
 from ..log import get_logger
 from ..settings import Settings
-from .base import Engine, EngineOptions, PageText
+from .base import Engine, EngineOptions, OptionSpec, PageText
 from .orientation import Orienter
 from .reading_order import rows_text
 
@@ -33,11 +33,43 @@ log = get_logger(__name__)
 # most this share of them map to no text (U+FFFD, private-use glyphs of fonts without a ToUnicode map).
 TEXT_LAYER_MIN_CHARS = 30
 TEXT_LAYER_MAX_UNMAPPED = 0.05
-MODES = ("ocr", "auto", "text")
-# layout=rows (default): the lines Tesseract found, regrouped by the row they sit on (reading_order.py);
+# `fra+eng` typed in a query string arrives as "fra eng"; "fra,eng" is common too: all three are one list.
+_LANG_SEPARATORS = re.compile(r"[\s,+]+")
+
+# The options of this engine (and of hybrid, whose Tesseract reader reads them): what they take and
+# what they do, for the gateway's validation and API documentation too (OptionSpec).
+LANG = OptionSpec(
+    name="lang",
+    kind="str",
+    pattern=r"^[A-Za-z0-9_ +,]+$",
+    example="fra+eng",
+    doc="Languages for this request (installed ones only; default TESSERACT_LANG), joined by `+`, a space "
+    "or a comma: `fra+eng` typed in a query string arrives as `fra eng` and means the same.",
+)
+MODE = OptionSpec(
+    name="mode",
+    kind="enum",
+    choices=("ocr", "auto", "text"),
+    default="ocr",
+    example="auto",
+    doc="`ocr` OCRs every page. `auto` uses a PDF page's own text layer when it is good (at least "
+    f"{TEXT_LAYER_MIN_CHARS} characters, at most {TEXT_LAYER_MAX_UNMAPPED:.0%} unmapped glyphs) and OCRs the "
+    "other pages. `text` returns text layers only, never OCR: a page without a usable one comes back empty "
+    "(`blank: true`) with `meta.note` saying why. Each page's `source` says which path it took "
+    "(`text-layer` or `ocr`).",
+)
+# layout=rows: the lines Tesseract found, regrouped by the row they sit on (reading_order.py);
 # layout=blocks: Tesseract's own order, block by block (a table column by column).
-LAYOUTS = ("rows", "blocks")
-OPTIONS = ("page_range", "lang", "mode", "layout")
+LAYOUT = OptionSpec(
+    name="layout",
+    kind="enum",
+    choices=("rows", "blocks"),
+    default="rows",
+    example="blocks",
+    doc="`rows` joins the lines that sit on one row of the page left to right, so a table reads row by row "
+    "(an item with its price, `Total TTC` with its amount). `blocks` keeps Tesseract's own order, block by "
+    "block: a table column by column.",
+)
 
 
 class TesseractEngine(Engine):
@@ -55,6 +87,7 @@ class TesseractEngine(Engine):
     )
     thread_safe = True
     page_seconds_prior = 1.5
+    options = (LANG, MODE, LAYOUT)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -70,9 +103,6 @@ class TesseractEngine(Engine):
     def describe(self) -> str:
         version = f" {self.version}" if self.version else ""
         return f"tesseract{version} ({self.default_lang})"
-
-    def languages(self) -> list[str]:
-        return list(self._installed)
 
     def load(self) -> None:
         try:
@@ -117,44 +147,22 @@ class TesseractEngine(Engine):
             ) from None
         api.End()
 
-    def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
-        options: dict[str, str] = {}
-        for key, value in params.items():
-            if key == "mode":
-                if value not in MODES:
-                    raise BadOption(
-                        f"mode {value!r}: expected ocr (OCR every page), auto (a page's own text layer "
-                        "when it is good, OCR otherwise) or text (text layers only, never OCR)",
-                        {"option": "mode", "value": value, "accepted": list(MODES)},
-                    )
-                options["mode"] = value
-                continue
-            if key == "layout":
-                if value not in LAYOUTS:
-                    raise BadOption(
-                        f"layout {value!r}: expected rows (the lines of each row of the page joined left "
-                        "to right, tables read row by row) or blocks (Tesseract's own order, block by "
-                        "block)",
-                        {"option": "layout", "value": value, "accepted": list(LAYOUTS)},
-                    )
-                options["layout"] = value
-                continue
-            if key != "lang":
-                raise BadOption(
-                    f"unknown option {key!r}; tesseract accepts: {', '.join(OPTIONS)}",
-                    {"option": key, "accepted": list(OPTIONS)},
-                )
-            readable = [lang for lang in self._installed if lang != "osd"]
-            parts = value.split("+")
-            bad = [part for part in parts if part not in readable]
-            if not value or bad:
-                raise BadOption(
-                    f"lang {value!r}: {', '.join(bad) or 'empty'} not installed; installed languages: "
-                    f"{', '.join(readable)} (combine with '+', e.g. fra+eng)",
-                    {"option": "lang", "value": value, "installed": readable},
-                )
-            options["lang"] = value
-        return options
+    def check_options(self, options: dict[str, str]) -> EngineOptions:
+        """`lang`: one language or several, each installed here (OSD data is not a language)."""
+        value = options.get("lang")
+        if value is None:
+            return options
+        parts = [part for part in _LANG_SEPARATORS.split(value) if part]
+        readable = [lang for lang in self._installed if lang != "osd"]
+        bad = [part for part in parts if part not in readable]
+        joined = "+".join(parts)
+        if not parts or bad:
+            raise BadOption(
+                f"lang {joined!r}: {', '.join(bad) or 'empty'} not installed; installed languages: "
+                f"{', '.join(readable)} (combine with '+', e.g. fra+eng)",
+                {"option": "lang", "value": joined, "installed": readable},
+            )
+        return {**options, "lang": joined}
 
     def wants_text_layer(self, options: EngineOptions) -> bool:
         return options.get("mode", "ocr") != "ocr"

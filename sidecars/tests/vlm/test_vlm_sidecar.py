@@ -27,7 +27,7 @@ def test_nanonets_reads_a_page(sidecar_factory: Factory, tiny_qwen: Path) -> Non
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["service"] == "nanonets"
-        assert body["page_count"] == body["document_pages"] == 1
+        assert len(body["pages"]) == body["document_pages"] == 1
         (page,) = body["pages"]
         assert page["page"] == 1 and page["error"] is None and page["source"] == "ocr"
         assert isinstance(page["text"], str) and isinstance(page["ms"], int)
@@ -48,7 +48,7 @@ def test_olmocr_garbage_falls_back_to_tesseract(sidecar_factory: Factory, tiny_q
     response = sidecar.client.post("/ocr", content=PDF, params={"page_range": "1-2"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["page_count"] == 2
+    assert len(body["pages"]) == 2
     for number, page in enumerate(body["pages"], start=1):
         assert page["page"] == number and page["error"] is None
         assert page["source"] == "fallback:tesseract"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from ...models import model_setting
 from ...settings import Settings, SettingsError, choice_setting, int_setting
+from .. import SERVICES
 from .profile import VlmProfile
 
-REQUIREMENTS = "sidecars/requirements-vlm.txt"
 BACKENDS = ("transformers", "openai")
 DEVICES = ("auto", "cpu", "cuda")
 ATTENTIONS = ("auto", "sdpa", "eager", "flash_attention_2")
@@ -41,6 +41,9 @@ class VlmSettings:
     device: str
     attention: str
     fallback: str
+    install: str
+    """The command installing the service's packages (its venv and requirement files in the engine
+    registry, services.json), named in messages when one is missing."""
 
 
 def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
@@ -71,6 +74,7 @@ def read_vlm_settings(settings: Settings, profile: VlmProfile) -> VlmSettings:
         if not endpoint.startswith(("http://", "https://")):
             raise SettingsError(f"{prefix}_ENDPOINT", f"expected an http(s):// URL, got {endpoint!r}")
     timeout = _float(env, f"{prefix}_REQUEST_TIMEOUT", 0.0, 86_400.0)
+    spec = SERVICES[profile.service]
     return VlmSettings(
         prefix=prefix,
         model=model,
@@ -91,4 +95,5 @@ def read_vlm_settings(settings: Settings, profile: VlmProfile) -> VlmSettings:
         device=choice_setting(env, f"{prefix}_DEVICE", DEVICES, "auto"),
         attention=choice_setting(env, f"{prefix}_ATTENTION", ATTENTIONS, "auto"),
         fallback=choice_setting(env, f"{prefix}_FALLBACK", FALLBACKS, profile.fallback or "none"),
+        install=f"{spec.venv}/bin/pip install " + " ".join(f"-r {file}" for file in spec.requirements),
     )

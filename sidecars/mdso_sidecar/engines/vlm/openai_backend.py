@@ -19,7 +19,7 @@ from typing import Any
 from ...errors import EngineUnavailable, ModelAnswerInvalid, ModelEndpointUnavailable
 from ...log import get_logger
 from .backend import Backend, ChatRequest, Generation
-from .config import REQUIREMENTS, VlmSettings
+from .config import VlmSettings
 
 log = get_logger(__name__)
 
@@ -62,7 +62,7 @@ class OpenAIBackend(Backend):
         except ImportError as exc:
             raise EngineUnavailable(
                 f"the Python package {exc.name or exc} is not installed; install the VLM requirements: "
-                f".venv/bin/pip install -r {REQUIREMENTS}"
+                f"{self.settings.install}"
             ) from None
         self._httpx = httpx
         headers = {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}

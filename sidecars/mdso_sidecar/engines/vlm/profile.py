@@ -6,11 +6,11 @@ profile and one small engine module.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ...intake import RenderPolicy
-from ..base import EngineOptions
+from ..base import EngineOptions, OptionSpec
 from .backend import Generation
 
 
@@ -57,8 +57,8 @@ class VlmProfile:
     """Temperature of each attempt; more than one entry means Retry verdicts are retried."""
     fallback: str | None = None
     """Reader used when every attempt was refused ("tesseract"), or None: the page then fails."""
-    options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Accepted request options and their values (the first is the default)."""
+    options: tuple[OptionSpec, ...] = ()
+    """The request options of the service (its engine's `options`)."""
 
     @property
     def known_models(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from ...errors import BadOption, EngineUnavailable, GpuOutOfMemory, ModelAnswerInvalid
+from ...errors import EngineUnavailable, GpuOutOfMemory, ModelAnswerInvalid
 from ...log import get_logger
 from ...models import require_weights
 from ...settings import Settings
@@ -48,6 +48,7 @@ class VlmEngine(Engine):
         super().__init_subclass__(**kwargs)
         if "profile" in cls.__dict__:
             cls.render_policy = cls.profile.render_policy
+            cls.options = cls.profile.options
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -84,24 +85,6 @@ class VlmEngine(Engine):
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path = require_weights(self.settings, self.vlm.model)
         return TransformersBackend(path, self.vlm)
-
-    def parse_options(self, params: Mapping[str, str]) -> EngineOptions:
-        accepted = ["page_range", *self.profile.options]
-        options: dict[str, str] = {}
-        for key, value in params.items():
-            choices = self.profile.options.get(key)
-            if choices is None:
-                raise BadOption(
-                    f"unknown option {key!r}; {self.name} accepts: {', '.join(accepted)}",
-                    {"option": key, "accepted": accepted},
-                )
-            if value not in choices:
-                raise BadOption(
-                    f"{key} {value!r}: expected one of {', '.join(choices)}",
-                    {"option": key, "value": value, "accepted": list(choices)},
-                )
-            options[key] = value
-        return options
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         rotation_ccw = 0

@@ -18,7 +18,7 @@ from typing import Any
 from ...errors import EngineUnavailable
 from ...log import get_logger
 from .backend import Backend, BackendOutOfMemory, ChatRequest, FinishReason, Generation
-from .config import REQUIREMENTS, VlmSettings
+from .config import VlmSettings
 
 log = get_logger(__name__)
 
@@ -72,7 +72,7 @@ class TransformersBackend(Backend):
         except ImportError as exc:
             raise EngineUnavailable(
                 f"the Python package {exc.name or exc} is not installed in this environment; install "
-                f"the VLM requirements: .venv/bin/pip install -r {REQUIREMENTS}"
+                f"the VLM requirements: {self.settings.install}"
             ) from None
         self.torch = torch
         transformers.utils.logging.disable_progress_bar()  # stderr carries our JSON log lines only
