@@ -3,16 +3,9 @@
 // (503 QueueFull + Retry-After) instead of waiting for a 504.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { QueueStats as Queue } from '../../gateway/src/ipc/sidecar-wire.js';
 import { type Gateway, fixture, getJson, longScannedPdf, ocrForm, postOcr, startGateway } from '../helpers/gateway.js';
 
-interface Queue {
-  active: number;
-  waiting: number;
-  limit: number;
-  pages_queued: number;
-  page_s: number;
-  expected_wait_s: number;
-}
 type Sidecars = Record<string, { queue: Queue | null }>;
 
 async function tesseract(gw: Gateway) {
