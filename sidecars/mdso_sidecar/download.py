@@ -6,8 +6,8 @@ scripts/download-models. Never imported by a running sidecar, which only reads t
 It reads no .env itself: scripts/download-models runs it under the gateway's own reader
 (`node dist/gateway/src/cli/env.js run --`), so both see the same settings. Which services exist, their
 venvs and requirement files: the engine registry (engines/services.json). What each one needs: the
-WEIGHTS plan its engine module declares (models.HubWeights or models.StoreWeights); this module holds
-no model id, checkpoint or size of its own.
+WEIGHTS plan its engine module declares (models.HubWeights, models.StoreWeights, or models.NoWeights
+saying where its models come from instead); this module holds no model id, checkpoint or size of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .engines import SERVICES, engine_class
 from .engines import marker as marker_engine
-from .models import HubModel, HubWeights, StoreWeights, WeightsPlan, model_path
+from .models import HubModel, HubWeights, NoWeights, StoreWeights, WeightsPlan, model_path
 from .settings import Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,14 +35,20 @@ KNOWN_SERVICES = tuple(SERVICES)
 HUB_REQUIREMENT = "huggingface_hub==0.36.2"
 
 
-def weights_plan(service: str) -> WeightsPlan | None:
-    """The WEIGHTS its engine module declares beside the engine; None when it has nothing to download.
-    Importing an engine module is cheap: engines import their heavy packages in load()."""
+def declared_weights(service: str) -> WeightsPlan | NoWeights:
+    """The WEIGHTS its engine module declares beside the engine. Importing an engine module is cheap:
+    engines import their heavy packages in load()."""
     module = sys.modules[engine_class(service).__module__]
     weights = getattr(module, "WEIGHTS", None)
-    if weights is not None and not isinstance(weights, (HubWeights, StoreWeights)):
-        raise TypeError(f"{module.__name__}.WEIGHTS is not a weights plan: {weights!r}")
+    if not isinstance(weights, (HubWeights, StoreWeights, NoWeights)):
+        raise TypeError(f"{module.__name__}.WEIGHTS is not a weights plan of models.py: {weights!r}")
     return weights
+
+
+def weights_plan(service: str) -> WeightsPlan | None:
+    """What its engine has to download; None when nothing (NoWeights)."""
+    weights = declared_weights(service)
+    return None if isinstance(weights, NoWeights) else weights
 
 
 def model_services() -> list[str]:
@@ -99,10 +105,9 @@ def plan(service: str, env: Mapping[str, str]) -> Target:
     if service not in KNOWN_SERVICES:
         raise KeyError(f"unknown service {service!r}; known: {', '.join(KNOWN_SERVICES)}")
     settings = load_settings(service, env)
-    weights = weights_plan(service)
-    if weights is None:
-        note = f"nothing to download: {SERVICES[service].weights_note}"
-        return Target(service, None, None, True, note=note)
+    weights = declared_weights(service)
+    if isinstance(weights, NoWeights):
+        return Target(service, None, None, True, note=f"nothing to download: {weights.note}")
     if isinstance(weights, StoreWeights):
         root = weights.root(settings)
         return Target(service, weights, root, not weights.missing(root))

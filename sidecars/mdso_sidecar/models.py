@@ -159,4 +159,13 @@ class StoreWeights:
         return missing
 
 
+@dataclass(frozen=True)
+class NoWeights:
+    """Nothing for scripts/download-models to fetch: the engine's models come with what
+    scripts/bootstrap installs (Debian packages, a wheel)."""
+
+    note: str
+    """Where they come from, as download-models says it ("nothing to download: <note>")."""
+
+
 WeightsPlan = HubWeights | StoreWeights

@@ -18,6 +18,7 @@ import pytest
 
 from mdso_sidecar.download import (
     KNOWN_SERVICES,
+    declared_weights,
     default_services,
     hf_snapshot_complete,
     main,
@@ -28,7 +29,7 @@ from mdso_sidecar.engines import ENGINES, REGISTRY_FILE, SERVICES, engine_class,
 from mdso_sidecar.engines.marker import CHECKPOINTS
 from mdso_sidecar.engines.vlm.config import read_vlm_settings
 from mdso_sidecar.engines.vlm.runtime import VlmEngine
-from mdso_sidecar.models import HubWeights, StoreWeights
+from mdso_sidecar.models import HubWeights, NoWeights, StoreWeights
 from mdso_sidecar.settings import load_settings
 
 from .conftest import REPO
@@ -133,17 +134,20 @@ def test_one_registry() -> None:
 
 
 def test_each_engine_owns_its_weights() -> None:
-    """What a service fetches is its engine module's WEIGHTS; a service without one has nothing to
-    download and says where its models come from. A hub engine accepts the models it can fetch."""
+    """What a service fetches is its engine module's WEIGHTS; one with nothing to download declares
+    NoWeights, saying where its models come from. A hub engine's profile knows the models of its
+    module's own plan."""
     assert model_services() == ["marker", "nanonets", "olmocr"]
-    for name, spec in SERVICES.items():
+    for name in SERVICES:
+        declared = declared_weights(name)
         weights = weights_plan(name)
-        assert (weights is None) == bool(spec.weights_note), f"{name}: a WEIGHTS plan or a weights_note"
+        assert (weights is None) == isinstance(declared, NoWeights), name
+        if isinstance(declared, NoWeights):
+            assert declared.note, f"{name}: NoWeights says where its models come from"
         cls = engine_class(name)
         if isinstance(weights, HubWeights):
             assert issubclass(cls, VlmEngine)
-            assert weights.ids == cls.profile.known_models, name
-            assert weights.default.repo_id == cls.profile.default_model, name
+            assert cls.profile.weights is weights, name
         elif isinstance(weights, StoreWeights):
             assert weights is marker.WEIGHTS and cls is marker.MarkerEngine
             assert list(CHECKPOINTS.values()) == [c.path for c in weights.checkpoints]

@@ -4,7 +4,8 @@
 // and the sidecar sources), every path they copy, mount or run exists, the ports agree with PORT.
 // The Dockerfile's last stage is the production image and each compose file names its target; every
 // image built has what its CMD, HEALTHCHECK and shell scripts run (read from its stages: base image
-// family, COPY, apt-get install, venvs). Then start the gateway outside Docker with the prod compose
+// family, COPY, apt-get install, venvs), and installs the Python plan the gateway's CLI writes from the
+// engine registry for its SERVICES. Then start the gateway outside Docker with the prod compose
 // file's environment (tesseract only).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -12,7 +13,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import dotenv from 'dotenv';
 import YAML from 'yaml';
-import { KNOWN_SERVICES } from '../../gateway/src/services.js';
+import { SHARED_SETTINGS_FILE } from '../../gateway/src/config.js';
+import { KNOWN_SERVICES, REGISTRY_FILE, type Requirement, enabledServices, requirementPlan } from '../../gateway/src/services.js';
 import { API_KEY, type Gateway, ROOT, getJson, startGateway } from '../helpers/gateway.js';
 
 const DOCKER = path.join(ROOT, 'docker');
@@ -243,6 +245,8 @@ interface StageContents {
   nodeModules: Set<string>;
   /** Repository files with a shebang COPYed in, and where. */
   scripts: { source: string; at: string }[];
+  /** The Python install plan its venvs were made from (`<venv> <file>` lines a build stage wrote). */
+  pythonPlan: Requirement[];
 }
 
 function stageContents(all: Instruction[], target: string, buildArgs: Record<string, string>): StageContents {
@@ -278,6 +282,7 @@ function stageContents(all: Instruction[], target: string, buildArgs: Record<str
     owners: new Map(),
     nodeModules: new Set(),
     scripts: [],
+    pythonPlan: [],
   };
   const put = (at: string): void => {
     c.paths.push(at);
@@ -313,13 +318,59 @@ function stageContents(all: Instruction[], target: string, buildArgs: Record<str
       }
       for (const m of i.args.matchAll(/\bpython3 -m venv (\S+?);?(?:\s|$)/g)) {
         assert.ok(c.executables.has('python3'), `${target}: python3 -m venv before python3 is installed`);
+        if (m[1]!.includes('$')) continue; // a venv of a plan: below
         for (const exe of ['python', 'python3', 'pip']) put(path.posix.join(path.posix.resolve(c.workdir, m[1]!), 'bin', exe));
       }
+      if (/\bpython3 -m venv "?[^\s"]*\$/.test(i.args)) {
+        // Venvs named by a plan file another stage wrote: every venv of that plan, under WORKDIR.
+        const copied = c.instructions.slice(0, c.instructions.indexOf(i)).filter((p) => p.op === 'COPY' && p.args.includes('--from='));
+        const copy = copied.find((p) => i.args.includes(p.args.split(/\s+/).at(-1)!));
+        assert.ok(copy, `${target}: creates venvs from a plan no COPY --from brings`);
+        const [source] = copy.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+        c.pythonPlan = pythonPlanOf(all, /--from=(\S+)/.exec(copy.args)![1]!, source!, buildArgs);
+        for (const venv of new Set(c.pythonPlan.map((r) => r.venv))) {
+          assert.match(i.args, new RegExp(`python3 -m venv "${c.workdir}/\\$`), `${target}: the plan's venvs go under ${c.workdir}`);
+          for (const exe of ['python', 'python3', 'pip']) put(path.posix.join(c.workdir, venv, 'bin', exe));
+        }
+      }
       for (const m of i.args.matchAll(/\bln -s\w* (\S+) (\S+)/g)) put(path.posix.resolve(c.workdir, m[2]!));
+      // The compiler's output directory (tsconfig.build.json's outDir, dist/).
+      for (const m of i.args.matchAll(/\btsc -p (\S+)/g)) {
+        const outDir = (JSON.parse(read(m[1]!)) as { compilerOptions?: { outDir?: string } }).compilerOptions?.outDir;
+        assert.ok(outDir, `${target}: tsc -p ${m[1]!} names no outDir`);
+        put(path.posix.resolve(c.workdir, outDir));
+      }
       for (const m of i.args.matchAll(/\bchown -R (\S+) (\S+)/g)) c.owners.set(path.posix.resolve(c.workdir, m[2]!), m[1]!);
     }
   }
   return c;
+}
+
+/**
+ * The Python install plan that stage `stage` writes to `file`: the gateway CLI's `requirements` for the
+ * services of the SERVICES build argument (as the stage turns it into ENABLED_SERVICES), computed here
+ * with the CLI's own requirementPlan. The stage must hold what the CLI reads: the project root's
+ * package.json, the compiled CLI, the engine registry and the shared settings.
+ */
+function pythonPlanOf(all: Instruction[], stage: string, file: string, buildArgs: Record<string, string>): Requirement[] {
+  const own = all.filter((i) => i.stage === stage);
+  const at = own.findIndex((i) => i.op === 'RUN' && new RegExp(`\\bnode \\S+ requirements > ${file}$`).test(i.args));
+  assert.ok(at !== -1, `stage ${stage} does not write ${file} with the CLI's \`requirements\``);
+  const run = own[at]!.args;
+  const cli = /\bnode (\S+) requirements/.exec(run)![1]!;
+  assert.equal(cli, 'dist/gateway/src/cli/env.js', `${stage}: ${file} comes from ${cli}, not the gateway's env CLI`);
+  assert.ok(!run.includes('--dev'), `${stage}: the image installs the test tools`);
+  builtFrom(cli);
+  const producer = stageContents(all, stage, buildArgs);
+  for (const needed of [cli, 'package.json', path.relative(ROOT, REGISTRY_FILE), path.relative(ROOT, SHARED_SETTINGS_FILE)]) {
+    assert.ok(hasPath(producer, path.posix.join(producer.workdir, needed)), `${stage}: the CLI needs ${needed}, which the stage lacks`);
+  }
+  // ENABLED_SERVICES from SERVICES, spaces made commas: `${SERVICES// /,}` (a bash stage).
+  assert.match(run, /^ENABLED_SERVICES="\$\{SERVICES\/\/ \/,\}" /, `${stage}: ${file} is not the plan of SERVICES`);
+  const arg = own.slice(0, at).find((i) => i.op === 'ARG' && i.args.split('=')[0] === 'SERVICES');
+  assert.ok(arg, `${stage}: no ARG SERVICES before the plan is written`);
+  const services = buildArgs.SERVICES ?? arg.args.split('=').slice(1).join('=');
+  return requirementPlan(enabledServices(services.replaceAll(' ', ',')), false);
 }
 
 /** Which node_modules `COPY --from=<stage> <source>` brings: all packages, or production only (after `npm prune --omit=dev`). */
@@ -529,6 +580,7 @@ describe('deployment files', () => {
     const registry = JSON.parse(read('sidecars', 'mdso_sidecar', 'engines', 'services.json')) as { python: { venv: string } };
     assert.equal(registry.python.venv, '.venv', 'the main venv the images build is not the one the gateway looks for');
     const seen = new Set<string>();
+    const venvs = new Set<string>();
     for (const b of builds(instructions)) {
       const c = stageContents(instructions, b.target, b.args);
       if (seen.has(`${b.target} ${c.image}`)) continue;
@@ -542,12 +594,15 @@ describe('deployment files', () => {
       assert.equal(c.env.MODEL_DIR, '/models');
       assert.equal(c.env.HF_HUB_OFFLINE, '1');
       assert.ok(c.instructions.some((i) => i.op === 'VOLUME' && i.args.includes('/models')), `${what}: no VOLUME /models`);
-      // Every requirements file the SERVICES logic installs is copied in.
-      for (const req of ['requirements.txt', 'requirements-vlm.txt', 'requirements-rapidocr.txt', 'requirements-marker.txt']) {
-        assert.ok(existsSync(path.join(ROOT, 'sidecars', req)));
-        assert.ok(c.instructions.some((i) => i.op === 'RUN' && i.args.includes(`sidecars/${req}`)), `${what}: ${req} is never installed`);
+      // The Python side: the registry's plan for the image's SERVICES (written in the build stage by the
+      // gateway's CLI), each venv it names created, each file it names copied in; every file a plan of
+      // any SERVICES could name is there too.
+      assert.ok(c.pythonPlan.length > 0, `${what}: installs no Python plan`);
+      for (const r of requirementPlan(KNOWN_SERVICES, false)) assert.ok(hasPath(c, path.posix.join(c.workdir, r.file)), `${what}: ${r.file} is not copied in`);
+      for (const r of c.pythonPlan) {
+        assert.ok(hasPath(c, path.posix.join(c.workdir, r.venv, 'bin', 'python')), `${what}: the plan's ${r.venv} is not created`);
+        venvs.add(r.venv);
       }
-      assert.ok(c.instructions.some((i) => i.op === 'RUN' && i.args.includes('/app/.venv-marker')), 'marker gets its own venv');
       // The watch loop's tsc --watch rewrites dist/ with the stage's tsconfig, as the stage's user.
       if (c.scripts.some((s) => s.source === 'docker/dev-watch.sh')) {
         for (const f of ['tsconfig.json', 'tsconfig.build.json']) assert.ok(hasPath(c, path.posix.join(c.workdir, f)), `${what}: no ${f} for tsc --watch`);
@@ -557,6 +612,7 @@ describe('deployment files', () => {
       }
     }
     assert.ok(seen.size >= 3, 'at least the production image on both base images and the dev image');
+    assert.ok(venvs.size > 1, 'some image builds a service with a venv of its own (marker in the prod compose file)');
   });
 
   for (const file of ['docker-compose.dev.yml', 'docker-compose.prod.yml']) {

@@ -36,8 +36,6 @@ class ServiceSpec:
     """The venv its sidecar runs in (the main one unless its packages conflict with the others')."""
     requirements: tuple[str, ...]
     """Requirement files (paths from the repository root) installed into `venv` for it."""
-    weights_note: str
-    """Where its models come from when its engine module declares no WEIGHTS (nothing to download)."""
 
 
 def read_registry(path: Path = REGISTRY_FILE) -> dict[str, ServiceSpec]:
@@ -52,7 +50,6 @@ def read_registry(path: Path = REGISTRY_FILE) -> dict[str, ServiceSpec]:
             engine=entry["engine"],
             venv=entry.get("venv", main_venv),
             requirements=tuple(entry["requirements"]),
-            weights_note=entry.get("weights_note", ""),
         )
     return services
 

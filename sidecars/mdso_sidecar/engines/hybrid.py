@@ -18,11 +18,18 @@ from typing import Any
 from PIL import Image
 
 from ..intake import RenderPolicy, TextLayer
+from ..models import NoWeights
 from ..settings import Settings, int_setting
 from .base import Engine, EngineOptions, PageText
 from .rapidocr import MAX_SIDE as RAPIDOCR_MAX_SIDE
 from .rapidocr import RapidocrEngine
 from .tesseract import TesseractEngine
+
+# Nothing for scripts/download-models to fetch (its output says why).
+WEIGHTS = NoWeights(
+    "Tesseract's language data comes from Debian packages and rapidocr's models inside its wheel, both "
+    "installed by scripts/bootstrap"
+)
 
 # Measured (docs/ACCURACY.md, hybrid): the eval's scans, turned pages, faxes and photos read at a mean
 # word confidence of 87-95; the 27 real photos at 64-84 (rapidocr reads all of those better), but for

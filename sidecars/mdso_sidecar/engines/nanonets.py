@@ -74,8 +74,8 @@ def postprocess(generation: Generation, options: EngineOptions) -> Verdict:
 
 PROFILE = VlmProfile(
     service="nanonets",
-    default_model=MODEL_ID,
-    prompts={MODEL_ID: PROMPT},
+    weights=WEIGHTS,
+    prompt=PROMPT,
     system=SYSTEM,
     image_first=True,
     # The model card feeds the page as is; 150 dpi keeps A4 at ~2.2 Mpx (about 2,800 visual tokens),

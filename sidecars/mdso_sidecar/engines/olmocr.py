@@ -63,8 +63,9 @@ def postprocess(generation: Generation, _options: EngineOptions) -> Verdict:
 
 PROFILE = VlmProfile(
     service="olmocr",
-    default_model=MODEL_ID,
-    prompts={MODEL_ID: PROMPT_V4, MODEL_ID_0825: PROMPT_0825},
+    weights=WEIGHTS,
+    prompt=PROMPT_V4,
+    prompts={MODEL_ID_0825: PROMPT_0825},
     system=None,  # olmOCR sends one user message: the prompt, then the image
     image_first=False,
     render_policy=RenderPolicy(longest_side=1288),

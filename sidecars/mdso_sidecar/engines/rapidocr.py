@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import EngineUnavailable
 from ..intake import RenderPolicy
 from ..log import get_logger
+from ..models import NoWeights
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
 from .orientation import Orienter
@@ -34,6 +35,11 @@ MODEL_FILES = {
     "Rec": "PP-OCRv6_rec_small.onnx",
     "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
 }
+# Nothing for scripts/download-models to fetch (its output says why).
+WEIGHTS = NoWeights(
+    "its PP-OCRv6 models come inside the rapidocr wheel (sidecars/requirements-rapidocr.txt), installed "
+    "by scripts/bootstrap"
+)
 INSTALL = (
     "pip install -r sidecars/requirements-rapidocr.txt (bash scripts/bootstrap does it when rapidocr is "
     "enabled)"

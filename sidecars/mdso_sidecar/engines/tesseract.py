@@ -18,6 +18,7 @@ from PIL import Image
 from ..errors import BadOption, EngineUnavailable
 from ..intake import RenderPolicy, TextLayer
 from ..log import get_logger
+from ..models import NoWeights
 from ..settings import Settings
 from .base import Engine, EngineOptions, OptionSpec, PageText
 from .orientation import Orienter
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     from tesserocr import PyTessBaseAPI  # type: ignore[import-untyped]  # ships a .pyi, no py.typed
 
 log = get_logger(__name__)
+
+# Nothing for scripts/download-models to fetch (its output says why).
+WEIGHTS = NoWeights(
+    "its language data comes from Debian packages (tesseract-ocr-fra, tesseract-ocr-eng, "
+    "tesseract-ocr-osd), installed by scripts/bootstrap"
+)
 
 # mode=auto/text: a page's own text layer is used when it has at least this many non-blank characters
 # (auto only: fewer is a page number or a stamp over a scanned image, which OCR reads as well) and at

@@ -6,10 +6,11 @@ profile and one small engine module.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...intake import RenderPolicy
+from ...models import HubWeights
 from ..base import EngineOptions, OptionSpec
 from .backend import Generation
 
@@ -40,11 +41,10 @@ Verdict = Accepted | Retry
 class VlmProfile:
     service: str
     """Service name (ENABLED_SERVICES, --service) and the prefix of its settings (NANONETS_...)."""
-    default_model: str
-    """Hugging Face id used when <SERVICE>_MODEL is not set."""
-    prompts: Mapping[str, str]
-    """Prompt per known model id (the first entry is the default's). A local directory gets the prompt
-    of the known id whose last component matches its name, else the default model's."""
+    weights: HubWeights
+    """The models it knows: its engine module's WEIGHTS (<SERVICE>_MODEL picks one, the first by default)."""
+    prompt: str
+    """The prompt of the default model, and of every model `prompts` does not name."""
     render_policy: RenderPolicy
     """Resolution the model was trained for."""
     default_max_new_tokens: int
@@ -59,16 +59,27 @@ class VlmProfile:
     """Reader used when every attempt was refused ("tesseract"), or None: the page then fails."""
     options: tuple[OptionSpec, ...] = ()
     """The request options of the service (its engine's `options`)."""
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    """Prompt of a model of `weights` that was trained with another one than `prompt`."""
+
+    def __post_init__(self) -> None:
+        unknown = [model for model in self.prompts if model not in self.known_models]
+        if unknown:
+            raise ValueError(f"{self.service}: prompts for models not in its WEIGHTS: {', '.join(unknown)}")
+
+    @property
+    def default_model(self) -> str:
+        """Hugging Face id used when <SERVICE>_MODEL is not set."""
+        return self.weights.default.repo_id
 
     @property
     def known_models(self) -> tuple[str, ...]:
-        return tuple(self.prompts)
+        return self.weights.ids
 
     def prompt_for(self, model: str) -> str:
-        if model in self.prompts:
-            return self.prompts[model]
-        name = model.rstrip("/").rsplit("/", 1)[-1]
-        for known, prompt in self.prompts.items():
-            if known.rsplit("/", 1)[-1] == name:
-                return prompt
-        return self.prompts[self.default_model]
+        """The prompt of hub id `model`; a local directory gets that of the known id whose last
+        component matches its name, else the default model's."""
+        if model not in self.known_models:
+            name = model.rstrip("/").rsplit("/", 1)[-1]
+            model = next((known for known in self.known_models if known.rsplit("/", 1)[-1] == name), "")
+        return self.prompts.get(model, self.prompt)
