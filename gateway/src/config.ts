@@ -6,7 +6,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { projectRoot } from './paths.js';
-import { BadEnabledServices, type ServiceName, enabledServices } from './services.js';
+import { BadEnabledServices, KNOWN_SERVICES, NO_LOCAL_SERVICES, type ServiceName, enabledServices } from './services.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -16,6 +16,18 @@ export interface ServiceSettings {
   cudaVisibleDevices: string | undefined;
   /** <SERVICE>_PYTHON, the interpreter for this service's sidecar; undefined: the supervisor finds one. */
   python: string | undefined;
+}
+
+/**
+ * A service served by another gateway (REMOTE_SERVICES): its POST /ocr/{service} requests are proxied
+ * there and the primary polls that gateway's /health.
+ */
+export interface RemoteServiceSettings {
+  name: ServiceName;
+  /** The peer gateway's base URL: origin and an optional path prefix, no credentials, query or trailing slash. */
+  url: string;
+  /** The x-api-key sent to the peer (<SERVICE>_REMOTE_API_KEY, else REMOTE_API_KEY); never logged, never a client's. */
+  apiKey: string;
 }
 
 /** An accepted API key and the name logs give it (never the key itself). */
@@ -35,7 +47,10 @@ export interface Config {
   workers: number;
   /** Accepted API keys (several for rotation), named for the logs. Empty only before the primary generates one. */
   apiKeys: ApiKey[];
+  /** Local services (ENABLED_SERVICES), each run by a sidecar of this gateway; empty on a front box (`none`). */
   services: ServiceSettings[];
+  /** Services proxied to peer gateways (REMOTE_SERVICES), in that order. */
+  remoteServices: RemoteServiceSettings[];
   /** PYTHON: the sidecars' interpreter when a service names none ('': the supervisor finds one). */
   python: string;
   timeoutMs: number;
@@ -154,6 +169,8 @@ const schema = z.object({
   API_KEY: z.string().default(''),
   API_KEYS: z.string().default(''),
   ENABLED_SERVICES: z.string().default('hybrid'),
+  REMOTE_SERVICES: z.string().default(''),
+  REMOTE_API_KEY: z.string().default(''),
   TIMEOUT: intIn(1, 86_400).default(300),
   LOG_LEVEL: z
     .string()
@@ -207,6 +224,7 @@ export function loadConfig(env: Env): Config {
   const services = serviceSettings(v, env);
   const production = v.NODE_ENV === 'production';
   const apiKeys = acceptedApiKeys(v, production);
+  const remoteServices = parseRemoteServices(v.REMOTE_SERVICES, v.REMOTE_API_KEY, env, services, env.ENABLED_SERVICES);
   return {
     nodeEnv: v.NODE_ENV,
     production,
@@ -215,6 +233,7 @@ export function loadConfig(env: Env): Config {
     workers: v.WORKERS,
     apiKeys,
     services,
+    remoteServices,
     python: v.PYTHON.trim(),
     logLevel: LOG_LEVELS[v.LOG_LEVEL] ?? 'info',
     ...requestLimits(v),
@@ -222,7 +241,7 @@ export function loadConfig(env: Env): Config {
     runDir: v.RUN_DIR,
     metricsPublic: v.METRICS_PUBLIC,
     trustProxy: parseTrustProxy(v.TRUST_PROXY),
-    warnings: warningsOf(v),
+    warnings: [...warningsOf(v), ...remoteKeyWarnings(remoteServices, apiKeys)],
   };
 }
 
@@ -343,6 +362,90 @@ function warningsOf(v: Variables): string[] {
     warnings.push(`WORKER_CLASS=${v.WORKER_CLASS} is a gunicorn setting and is ignored: workers are node:cluster processes`);
   }
   return warnings;
+}
+
+/** What a key may be made of: it travels in an HTTP header (printable ASCII, no space). */
+const HEADER_TOKEN = /^[\x21-\x7e]+$/;
+
+/**
+ * REMOTE_SERVICES: `service=url` pairs, comma-separated (e.g. `marker=http://gpu-a:8000,olmocr=http://gpu-b:8000`),
+ * each a known service that ENABLED_SERVICES does not run here, with the key its peer accepts
+ * (<SERVICE>_REMOTE_API_KEY, else REMOTE_API_KEY). ENABLED_SERVICES=none needs at least one. Errors
+ * are one line naming the variable; never a key, never a URL holding credentials.
+ */
+export function parseRemoteServices(
+  value: string,
+  defaultKey: string,
+  env: Env,
+  local: readonly ServiceSettings[],
+  enabledSetting: string | undefined,
+): RemoteServiceSettings[] {
+  const fail = (why: string): never => {
+    throw new ConfigError(`Invalid configuration: REMOTE_SERVICES ${why}`);
+  };
+  const remotes: RemoteServiceSettings[] = [];
+  value.split(',').forEach((raw, i) => {
+    const entry = raw.trim();
+    if (entry === '') return;
+    const eq = entry.indexOf('=');
+    if (eq < 0) fail(`entry ${i + 1} must be service=url, e.g. marker=http://gpu-a:8000 (got ${JSON.stringify(entry.slice(0, 80))})`);
+    const name = entry.slice(0, eq).trim().toLowerCase();
+    if (!KNOWN_SERVICES.includes(name)) fail(`names unknown service ${JSON.stringify(name.slice(0, 40))} (known: ${KNOWN_SERVICES.join(', ')})`);
+    if (remotes.some((r) => r.name === name)) fail(`names ${name} twice`);
+    if (local.some((s) => s.name === name)) {
+      const unset = enabledSetting === undefined || enabledSetting.trim() === '';
+      fail(
+        `names ${name}, which ENABLED_SERVICES${unset ? ' (unset: hybrid)' : ''} runs here too: a service is local or remote, not both ` +
+          `(ENABLED_SERVICES=${NO_LOCAL_SERVICES} for a front box with no local service)`,
+      );
+    }
+    remotes.push({ name, url: peerUrl(name, entry.slice(eq + 1).trim(), fail), apiKey: peerKey(name, defaultKey, env) });
+  });
+  if (local.length === 0 && remotes.length === 0) {
+    throw new ConfigError(
+      `Invalid configuration: ENABLED_SERVICES=${NO_LOCAL_SERVICES} leaves this gateway nothing to serve: name local services, or set REMOTE_SERVICES (service=url of a peer gateway)`,
+    );
+  }
+  return remotes;
+}
+
+/** A peer's base URL: http(s), a host, an optional path prefix; nothing a request could not carry. */
+function peerUrl(name: string, raw: string, fail: (why: string) => never): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = null;
+  }
+  if (url !== null && (url.username !== '' || url.password !== '')) {
+    // Not echoed: it holds a secret. Keys go in REMOTE_API_KEY.
+    fail(`${name}'s URL must not hold credentials: give the peer's key in REMOTE_API_KEY or ${name.toUpperCase()}_REMOTE_API_KEY`);
+  }
+  const shown = JSON.stringify(raw.slice(0, 120));
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    fail(`${name}'s URL must be http://host[:port] or https://host[:port], optionally with a path prefix (got ${shown})`);
+  }
+  if (url.search !== '' || url.hash !== '' || raw.endsWith('?') || raw.endsWith('#')) fail(`${name}'s URL must have no query or fragment (got ${shown})`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/** The key a peer accepts, from <SERVICE>_REMOTE_API_KEY, else REMOTE_API_KEY; a missing or unusable one is named, never shown. */
+function peerKey(name: string, defaultKey: string, env: Env): string {
+  const own = `${name.toUpperCase()}_REMOTE_API_KEY`;
+  const given = env[own]?.trim() ?? '';
+  const [variable, key] = given !== '' ? [own, given] : ['REMOTE_API_KEY', defaultKey.trim()];
+  if (key === '') {
+    throw new ConfigError(`Invalid configuration: REMOTE_SERVICES names ${name}, but no key for its peer is set: set REMOTE_API_KEY or ${own} (a key the peer's API_KEY accepts)`);
+  }
+  if (!HEADER_TOKEN.test(key)) throw new ConfigError(`Invalid configuration: ${variable} must be printable ASCII without spaces (it is sent as a header)`);
+  return key;
+}
+
+/** A peer given one of this gateway's own keys would hold a key to this gateway: said once at start. */
+function remoteKeyWarnings(remotes: readonly RemoteServiceSettings[], own: readonly ApiKey[]): string[] {
+  return remotes
+    .filter((r) => own.some((k) => k.key === r.apiKey))
+    .map((r) => `the key sent to ${r.name}'s peer is one of this gateway's own API keys: give each peer a key of its own`);
 }
 
 const KEY_NAME = /^[\w.@-]{1,64}$/;

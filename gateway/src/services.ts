@@ -69,22 +69,29 @@ export class BadEnabledServices extends Error {
   override name = 'BadEnabledServices';
 }
 
+/** ENABLED_SERVICES's word for "no local sidecar": a front box whose services all run elsewhere (REMOTE_SERVICES). */
+export const NO_LOCAL_SERVICES = 'none';
+
 /**
  * The services ENABLED_SERVICES names, as the gateway's configuration reads them: comma-separated,
- * trimmed, lower-case, each once, `hybrid` when unset or blank. BadEnabledServices names a bad value.
+ * trimmed, lower-case, each once, `hybrid` when unset or blank, none for `none` (the configuration
+ * then requires REMOTE_SERVICES). BadEnabledServices names a bad value.
  */
 export function enabledServices(value: string | undefined): ServiceName[] {
   if (value === undefined || value.trim() === '') return ['hybrid'];
+  if (value.trim().toLowerCase() === NO_LOCAL_SERVICES) return [];
   const names: ServiceName[] = [];
   for (const raw of value.split(',')) {
     const name = raw.trim().toLowerCase();
     if (name === '' || names.includes(name)) continue;
     if (!isKnownService(name)) {
-      throw new BadEnabledServices(`ENABLED_SERVICES names unknown service ${JSON.stringify(name)} (known: ${KNOWN_SERVICES.join(', ')})`);
+      throw new BadEnabledServices(
+        `ENABLED_SERVICES names unknown service ${JSON.stringify(name)} (known: ${KNOWN_SERVICES.join(', ')}; ${NO_LOCAL_SERVICES} alone for no local service)`,
+      );
     }
     names.push(name);
   }
-  if (names.length === 0) throw new BadEnabledServices('ENABLED_SERVICES must name at least one service');
+  if (names.length === 0) throw new BadEnabledServices(`ENABLED_SERVICES must name at least one service (or say ${NO_LOCAL_SERVICES})`);
   return names;
 }
 

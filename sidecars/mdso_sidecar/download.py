@@ -75,9 +75,11 @@ class Target:
 
 
 def default_services(env: Mapping[str, str]) -> list[str]:
-    """ENABLED_SERVICES split as the gateway splits it (trimmed, lower-case, each once), else every
-    service with weights."""
+    """ENABLED_SERVICES split as the gateway splits it (trimmed, lower-case, each once; none for
+    `none`), else every service with weights."""
     enabled: list[str] = []
+    if env.get("ENABLED_SERVICES", "").strip().lower() == "none":
+        return []  # a front box: every service runs on another gateway (REMOTE_SERVICES)
     for raw in env.get("ENABLED_SERVICES", "").split(","):
         name = raw.strip().lower()
         if name and name not in enabled:
@@ -260,6 +262,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     args = parser.parse_args(argv)
     environment = dict(os.environ if env is None else env)
     services = args.services or default_services(environment)
+    if not services:
+        print("ENABLED_SERVICES=none: no local service, no weights to fetch")
+        return 0
     try:
         targets = [plan(service, environment) for service in services]
         model_dir = load_settings("tesseract", environment).model_dir

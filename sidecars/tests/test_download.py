@@ -100,6 +100,8 @@ def test_services_from_environment_then_dotenv(tmp_path: Path) -> None:
     # Split as the gateway splits it.
     enabled = default_services({"ENABLED_SERVICES": " Tesseract,RAPIDOCR , tesseract"})
     assert enabled == ["tesseract", "rapidocr"]
+    # A front box (every service on another gateway): nothing, not every model.
+    assert default_services({"ENABLED_SERVICES": " None "}) == []
 
 
 def test_services_without_weights_exit_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ import {
   BadRequest,
   FileTooLarge,
   GatewayTimeout,
+  PeerRefusedKey,
+  PeerUnreachable,
   RouteNotFound,
   ServiceNotFound,
   ServiceUnavailable,
@@ -201,6 +203,9 @@ const reachable = (contract: SidecarContract): Record<string, number[]> => ({
     new ApiError('unexpected error (error-handler.ts)').status,
     new ServiceUnavailable('service not ready, or stopped mid-request (ocr-route.ts, ocr-exchange.ts)', 5).status,
     new GatewayTimeout(1000).status,
+    // A remote service's peer gateway down or refusing this gateway's key (remote-route.ts).
+    new PeerUnreachable('marker', 'refused the connection').status,
+    new PeerRefusedKey('marker', 401).status,
     // Relayed from the service as SidecarError with their own status.
     ...contract.errors.map((e) => e.status),
   ],

@@ -105,7 +105,15 @@ export async function startGateway(
       return code;
     },
   };
-  if (options.waitReady ?? true) await waitFor(gw, async () => (await fetch(`${url}/livez`)).ok, 60_000);
+  if (options.waitReady ?? true) {
+    try {
+      await waitFor(gw, async () => (await fetch(`${url}/livez`)).ok, 60_000);
+    } catch (err) {
+      // Not left running behind a failed start (the caller has no gateway to stop).
+      await gw.stop().catch(() => undefined);
+      throw err;
+    }
+  }
   return gw;
 }
 

@@ -218,3 +218,78 @@ describe('loadConfig only validates', () => {
     assert.equal('apiKeyGenerated' in loadConfig({}), false);
   });
 });
+
+describe('remote services (REMOTE_SERVICES)', () => {
+  /** The one line loadConfig throws, checked to name `variable` and never to hold `secret`. */
+  const oneLine =
+    (variable: string, pattern: RegExp, secret?: string) =>
+    (err: unknown): boolean => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.ok(err.message.startsWith(`Invalid configuration: ${variable}`), err.message);
+      assert.match(err.message, pattern);
+      assert.ok(!err.message.includes('\n'), 'one line');
+      if (secret !== undefined) assert.ok(!err.message.includes(secret), `the message shows a secret: ${err.message}`);
+      return true;
+    };
+
+  it('reads service=url pairs, with REMOTE_API_KEY and the per-service <SERVICE>_REMOTE_API_KEY', () => {
+    const c = loadConfig({
+      ENABLED_SERVICES: 'hybrid',
+      REMOTE_SERVICES: ' marker = http://gpu-a:8000/ , Olmocr=https://gpu-b.internal/ocr-b/ ,',
+      REMOTE_API_KEY: ' peers-key ',
+      OLMOCR_REMOTE_API_KEY: 'olmocr-box-key',
+    });
+    assert.deepEqual(
+      c.services.map((s) => s.name),
+      ['hybrid'],
+    );
+    assert.deepEqual(c.remoteServices, [
+      { name: 'marker', url: 'http://gpu-a:8000', apiKey: 'peers-key' },
+      { name: 'olmocr', url: 'https://gpu-b.internal/ocr-b', apiKey: 'olmocr-box-key' },
+    ]);
+    assert.deepEqual(loadConfig({}).remoteServices, [], 'none by default');
+  });
+
+  it('runs a front box with no local service: ENABLED_SERVICES=none and REMOTE_SERVICES', () => {
+    const c = loadConfig({ ENABLED_SERVICES: 'none', REMOTE_SERVICES: 'marker=http://gpu-a:8000', MARKER_REMOTE_API_KEY: 'k' });
+    assert.deepEqual(c.services, []);
+    assert.deepEqual(
+      c.remoteServices.map((r) => r.name),
+      ['marker'],
+    );
+    assert.throws(() => loadConfig({ ENABLED_SERVICES: 'NONE' }), oneLine('ENABLED_SERVICES', /=none leaves this gateway nothing to serve.*REMOTE_SERVICES/));
+  });
+
+  for (const [what, env, variable, pattern] of [
+    ['a bad URL', { REMOTE_SERVICES: 'marker=gpu-a:8000' }, 'REMOTE_SERVICES', /marker's URL must be http:\/\/host.*"gpu-a:8000"/],
+    ['a URL of another scheme', { REMOTE_SERVICES: 'marker=ftp://gpu-a' }, 'REMOTE_SERVICES', /marker's URL must be http/],
+    ['a URL with a query', { REMOTE_SERVICES: 'marker=http://gpu-a:8000/?key=1' }, 'REMOTE_SERVICES', /no query/],
+    ['an entry without =', { REMOTE_SERVICES: 'marker=http://gpu-a:8000,olmocr' }, 'REMOTE_SERVICES', /entry 2 must be service=url/],
+    ['an unknown service', { REMOTE_SERVICES: 'paddle=http://gpu-a:8000' }, 'REMOTE_SERVICES', /unknown service "paddle" \(known: tesseract/],
+    ['a service named twice', { REMOTE_SERVICES: 'marker=http://a:1,marker=http://b:1' }, 'REMOTE_SERVICES', /names marker twice/],
+    ['a service both local and remote', { ENABLED_SERVICES: 'tesseract,marker', REMOTE_SERVICES: 'marker=http://a:1' }, 'REMOTE_SERVICES', /marker, which ENABLED_SERVICES runs here too/],
+    ['the default local service made remote', { REMOTE_SERVICES: 'hybrid=http://a:1' }, 'REMOTE_SERVICES', /ENABLED_SERVICES \(unset: hybrid\).*ENABLED_SERVICES=none/],
+    ['no key for a peer', { REMOTE_SERVICES: 'marker=http://a:1', REMOTE_API_KEY: ' ' }, 'REMOTE_SERVICES', /no key.*REMOTE_API_KEY or MARKER_REMOTE_API_KEY/],
+  ] as const) {
+    it(`refuses ${what} with one line naming ${variable}`, () => {
+      assert.throws(() => loadConfig({ REMOTE_API_KEY: 'k', ...env }), oneLine(variable, pattern));
+    });
+  }
+
+  it('never shows a key or credentials in its errors', () => {
+    assert.throws(
+      () => loadConfig({ REMOTE_SERVICES: 'marker=http://admin:s3cret-pass@gpu-a:8000', REMOTE_API_KEY: 'k' }),
+      oneLine('REMOTE_SERVICES', /must not hold credentials/, 's3cret-pass'),
+    );
+    assert.throws(
+      () => loadConfig({ REMOTE_SERVICES: 'marker=http://gpu-a:8000', MARKER_REMOTE_API_KEY: 'bad key with spaces' }),
+      oneLine('MARKER_REMOTE_API_KEY', /printable ASCII/, 'bad key'),
+    );
+  });
+
+  it("warns when a peer is sent one of this gateway's own keys", () => {
+    const c = loadConfig({ API_KEY: 'shared-key', REMOTE_SERVICES: 'marker=http://gpu-a:8000', REMOTE_API_KEY: 'shared-key' });
+    assert.match(c.warnings.join('\n'), /marker's peer is one of this gateway's own API keys/);
+    assert.ok(!c.warnings.join('\n').includes('shared-key'));
+  });
+});

@@ -1,6 +1,7 @@
 // The gateway's error hierarchy: each class carries its HTTP status and stable type name, so the
 // HTTP layer maps errors to answers in one place (worker/error-handler.ts). With the error body's
-// shape; the error types a sidecar relays (SidecarError) are listed by its contract (ipc/sidecar-wire.ts).
+// shape; the error types a sidecar relays (SidecarError) are listed by its contract (ipc/sidecar-wire.ts);
+// a remote service's peer gateway answers in this same shape, and its answers pass through as they are.
 import type { ErrorBody } from './schemas.js';
 
 export type ErrorDetails = Record<string, unknown>;
@@ -101,5 +102,36 @@ export class SidecarError extends ApiError {
     this.status = status;
     this.type = type;
     this.retryAfter = retryAfter;
+  }
+}
+
+/**
+ * A remote service's peer gateway (REMOTE_SERVICES) could not be reached, or broke off before
+ * answering. Names the service, never the peer's address (operators find it in GET /health).
+ */
+export class PeerUnreachable extends ApiError {
+  override readonly status = 502;
+  override readonly type = 'PeerUnreachable';
+  override readonly retryAfter = 5;
+  constructor(service: string, why: string) {
+    super(`OCR service '${service}' runs on another gateway, which ${why}; retry shortly (GET /health shows its state).`, {
+      service,
+      reason: why,
+    });
+  }
+}
+
+/**
+ * A remote service's peer gateway refused this gateway's key (401/403): a configuration fault of the
+ * operator's (REMOTE_API_KEY), answered 502 so that a client never takes it for its own key refused.
+ */
+export class PeerRefusedKey extends ApiError {
+  override readonly status = 502;
+  override readonly type = 'PeerRefusedKey';
+  constructor(service: string, peerStatus: number) {
+    super(`OCR service '${service}' runs on another gateway, which refused this gateway's key; the operator must fix REMOTE_API_KEY.`, {
+      service,
+      peer_status: peerStatus,
+    });
   }
 }

@@ -13,6 +13,8 @@ import {
   BadRequest,
   FileTooLarge,
   GatewayTimeout,
+  PeerRefusedKey,
+  PeerUnreachable,
   RouteNotFound,
   ServiceNotFound,
   ServiceUnavailable,
@@ -29,6 +31,7 @@ import {
   OcrAnswerSchema,
   OcrPageSchema,
   ReadyzSchema,
+  RemoteHealthSchema,
   ServicesSchema,
   SidecarHealthSchema,
 } from './schemas.js';
@@ -41,7 +44,18 @@ type JsonObject = Record<string, unknown>;
  * schemas.ts, referring to each other through #/components/schemas/<id>.
  */
 function componentSchemas(): Record<string, JsonObject> {
-  const wanted = [OcrAnswerSchema, OcrPageSchema, ErrorBodySchema, HealthSchema, SidecarHealthSchema, GpuStatsSchema, ServicesSchema, LivezSchema, ReadyzSchema];
+  const wanted = [
+    OcrAnswerSchema,
+    OcrPageSchema,
+    ErrorBodySchema,
+    HealthSchema,
+    SidecarHealthSchema,
+    RemoteHealthSchema,
+    GpuStatsSchema,
+    ServicesSchema,
+    LivezSchema,
+    ReadyzSchema,
+  ];
   const registry = z.registry<{ id: string }>();
   for (const schema of wanted) {
     const id = z.globalRegistry.get(schema)?.id;
@@ -114,6 +128,9 @@ function ocrGatewayErrors(config: Config): ApiError[] {
     // The base class is the gateway's 500: an unexpected error, answered without its stack.
     new ApiError('Internal error; the request id identifies it in the gateway log.'),
     new ServiceUnavailable("OCR service 'olmocr' is starting; retry shortly.", 5, { state: 'starting' }),
+    // A remote service (REMOTE_SERVICES, worker/remote-route.ts): its peer gateway down, or refusing this gateway's key.
+    new PeerUnreachable('marker', 'refused the connection (is its gateway running?)'),
+    new PeerRefusedKey('marker', 401),
     new GatewayTimeout(config.timeoutMs),
   ];
 }
@@ -177,7 +194,7 @@ interface OperationSpec {
 }
 
 function ocrOperation(config: Config, contract: SidecarContract): OperationSpec {
-  const enabled = config.services.map((s) => s.name);
+  const enabled = [...config.services.map((s) => s.name), ...config.remoteServices.map((r) => r.name)];
   const example = { text: `…page 1…${PAGE_BREAK}…page 2…`, service: 'tesseract', page_count: 2, duration_ms: 2310 };
   return {
     path: '/ocr/{service}',
@@ -188,13 +205,15 @@ function ocrOperation(config: Config, contract: SidecarContract): OperationSpec 
     description:
       'Multipart form with exactly one part named `file`; its type is detected from the bytes (PDF, PNG, JPEG, TIFF, BMP, GIF, WebP). ' +
       `At most ${Math.round(config.maxUploadBytes / 1024 / 1024)} MB (MAX_UPLOAD_MB) and ${config.maxPages} pages (MAX_PAGES); done within ${config.timeoutMs / 1000} s (TIMEOUT). ` +
-      'Each service takes only its own options (besides `pages` and `page_range`): another answers 400 naming it, so leave the options of other services empty.',
+      'Each service takes only its own options (besides `pages` and `page_range`): another answers 400 naming it, so leave the options of other services empty. ' +
+      "A service this gateway proxies to another gateway (REMOTE_SERVICES) answers that gateway's status and body as they are; " +
+      'when that gateway cannot be reached (or refuses this one\'s key) the answer is 502.',
     parameters: [
       {
         name: 'service',
         in: 'path',
         required: true,
-        description: `An enabled service (here: ${enabled.join(', ')}); a known but disabled one answers 404.`,
+        description: `An enabled service, local or remote (here: ${enabled.join(', ')}); a known but disabled one answers 404.`,
         schema: { type: 'string', enum: [...KNOWN_SERVICES] },
         // Required, so swagger-ui fills it in: with a service this gateway runs.
         ...(enabled[0] === undefined ? {} : { example: enabled[0] }),
@@ -238,8 +257,10 @@ function statusOperations(config: Config): OperationSpec[] {
       method: 'get',
       operationId: 'getHealth',
       tag: 'status',
-      summary: "Each sidecar's state, pid, restarts, queue, GPU memory and in-flight progress",
-      answers: { '200': { description: 'Health, from memory (the primary polls every HEALTH_POLL_MS)', content: json(ref('Health')) } },
+      summary: "Each sidecar's state, pid, restarts, queue, GPU memory and in-flight progress; each remote service's peer state",
+      answers: {
+        '200': { description: 'Health, from memory (the primary polls every sidecar and every remote service\'s peer gateway each HEALTH_POLL_MS)', content: json(ref('Health')) },
+      },
       errors: [unauthorized],
     },
     {
@@ -256,7 +277,7 @@ function statusOperations(config: Config): OperationSpec[] {
       method: 'get',
       operationId: 'getReadiness',
       tag: 'status',
-      summary: 'Readiness probe (no key): no service still loading and at least one ready',
+      summary: 'Readiness probe (no key): no local service still loading and at least one service, local or remote, ready',
       open: true,
       answers: {
         '200': { description: 'Ready', content: json(ref('Readyz'), { status: 'ready' }) },

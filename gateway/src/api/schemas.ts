@@ -3,7 +3,7 @@
 // cannot drift; test/e2e/openapi.test.ts validates real answers against the document.
 import { z } from 'zod';
 import { KNOWN_SERVICES } from '../services.js';
-import { SIDECAR_STATES } from '../ipc/health-snapshot.js';
+import { REMOTE_STATES, SIDECAR_STATES } from '../ipc/health-snapshot.js';
 
 
 export const ServiceNameSchema = z.enum(KNOWN_SERVICES).meta({ description: 'An OCR service known to the gateway.' });
@@ -94,17 +94,41 @@ export const SidecarHealthSchema = z
   })
   .meta({ id: 'SidecarHealth' });
 
+export const RemoteHealthSchema = z
+  .object({
+    url: z.string().meta({ description: "The peer gateway serving the service (REMOTE_SERVICES); never its key." }),
+    state: z.enum(REMOTE_STATES).meta({
+      description:
+        '`checking` (not polled yet), `ready`, `not-ready` (the peer answers but its service does not serve now: see `peer_state`), `unreachable` (no answer, or it refused this gateway\'s key: see `message`).',
+    }),
+    peer_state: z.string().nullable().meta({ description: "The peer's own state for the service (its sidecar's: starting, ready, restarting…); null when it did not answer." }),
+    model: z.string().nullable(),
+    device: z.string().nullable(),
+    checked_at: z.string().nullable().meta({ description: 'When the peer was last polled (ISO 8601); null before the first poll.' }),
+    last_seen_at: z.string().nullable().meta({ description: 'When the peer last answered its health check (ISO 8601); null if it never did.' }),
+    message: z.string().nullable().meta({ description: 'Why it is not ready.' }),
+  })
+  .meta({ id: 'RemoteHealth' });
+
 export const HealthSchema = z
   .object({
-    status: z.enum(['healthy', 'degraded']).meta({ description: '`healthy` only when every enabled service is ready.' }),
-    services: z.array(ServiceNameSchema).meta({ description: 'Services that are ready.' }),
+    status: z.enum(['healthy', 'degraded']).meta({ description: '`healthy` only when every enabled service, local or remote, is ready.' }),
+    services: z.array(ServiceNameSchema).meta({ description: 'Services that are ready: local ones, then remote ones.' }),
     gpu: GpuStatsSchema,
-    sidecars: z.record(z.string(), SidecarHealthSchema),
+    sidecars: z.record(z.string(), SidecarHealthSchema).meta({ description: "This gateway's own services (ENABLED_SERVICES), each run by a sidecar." }),
+    remote: z
+      .record(z.string(), RemoteHealthSchema)
+      .optional()
+      .meta({ description: 'Services served by peer gateways (REMOTE_SERVICES), as the last poll of their /health found them; present only when REMOTE_SERVICES is set.' }),
   })
   .meta({ id: 'Health' });
 
 export const ServicesSchema = z
-  .object({ services: z.array(ServiceNameSchema).meta({ description: 'Enabled services that can answer, in ENABLED_SERVICES order.' }) })
+  .object({
+    services: z
+      .array(ServiceNameSchema)
+      .meta({ description: 'Enabled services that can answer, in ENABLED_SERVICES order, then the remote ones (REMOTE_SERVICES) in theirs.' }),
+  })
   .meta({ id: 'Services' });
 
 export const LivezSchema = z.object({ status: z.literal('alive') }).meta({ id: 'Livez' });

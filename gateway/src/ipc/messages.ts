@@ -23,6 +23,12 @@ export type PrimaryToWorker =
   | { type: 'shutdown' }
   | { type: 'answer'; id: number; text: string | null; error?: string };
 export type WorkerToPrimary =
+  /**
+   * Sent once a worker listens for messages: the primary answers with the current snapshot. The one
+   * it sends when the worker comes online may arrive before that listener and be lost, and the next
+   * would come only with the next health change or poll (HEALTH_POLL_MS, up to 10 minutes).
+   */
+  | { type: 'snapshot-please' }
   | { type: 'recycle-me' }
   | { type: 'ask'; what: PrimaryQuestion; id: number }
   /** Sent every WORKER_HEARTBEAT_MS by a worker whose event loop turns (see WorkerPool's watchdog). */
@@ -32,7 +38,7 @@ export type WorkerToPrimary =
 export const WORKER_HEARTBEAT_MS = 1000;
 
 const PRIMARY_TO_WORKER = new Set(['snapshot', 'shutdown', 'answer']);
-const WORKER_TO_PRIMARY = new Set(['recycle-me', 'ask', 'alive']);
+const WORKER_TO_PRIMARY = new Set(['snapshot-please', 'recycle-me', 'ask', 'alive']);
 
 export function isPrimaryToWorker(msg: unknown): msg is PrimaryToWorker {
   return typeof msg === 'object' && msg !== null && PRIMARY_TO_WORKER.has(String((msg as { type?: unknown }).type));

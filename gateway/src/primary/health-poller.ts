@@ -1,7 +1,9 @@
 // HealthPoller: polls every running sidecar's /health each HEALTH_POLL_MS, feeds the answers to the
-// supervisors (hang detection, GPU and queue figures) and publishes the combined snapshot.
+// supervisors (hang detection, GPU and queue figures), polls the peer gateways of the remote services
+// (RemotePeers) in the same round, and publishes the combined snapshot.
 import { getSidecarHealth } from '../sidecar-client.js';
 import type { HealthSnapshot } from '../ipc/health-snapshot.js';
+import type { RemotePeers } from './remote-peers.js';
 import type { SidecarSupervisor } from './sidecar-supervisor.js';
 
 export class HealthPoller {
@@ -12,13 +14,14 @@ export class HealthPoller {
     private readonly supervisors: readonly SidecarSupervisor[],
     private readonly intervalMs: number,
     private readonly publish: (snapshot: HealthSnapshot) => void,
+    private readonly remotes: RemotePeers | null = null,
   ) {
     // State changes (crash, ready, failed) are published at once, not at the next poll.
     for (const s of supervisors) s.on('change', () => this.publish(this.snapshot()));
   }
 
   snapshot(): HealthSnapshot {
-    return { services: this.supervisors.map((s) => s.status()), updatedAt: Date.now() };
+    return { services: this.supervisors.map((s) => s.status()), remotes: this.remotes?.status() ?? [], updatedAt: Date.now() };
   }
 
   start(): void {
@@ -39,8 +42,9 @@ export class HealthPoller {
       // Long enough for a sidecar busy on every core to answer, short enough that a frozen one is
       // reported within a poll interval and this.
       const timeoutMs = Math.max(2000, Math.min(this.intervalMs, 5000));
-      await Promise.all(
-        this.supervisors.map(async (s) => {
+      await Promise.all([
+        this.remotes?.pollOnce(timeoutMs),
+        ...this.supervisors.map(async (s) => {
           const { state } = s.status();
           if (state !== 'ready' && state !== 'unresponsive' && state !== 'unavailable') return;
           try {
@@ -49,7 +53,7 @@ export class HealthPoller {
             s.onHealthFailure(err);
           }
         }),
-      );
+      ]);
       this.publish(this.snapshot());
     } finally {
       this.polling = false;

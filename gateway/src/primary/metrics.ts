@@ -3,17 +3,18 @@
 // a private registry); the primary, asked over IPC by the worker
 // serving GET /metrics (the primary does not listen on PORT), collects every worker's counts (summing
 // counters and histograms) and appends its own gauges, computed at scrape time from the health
-// snapshot (sidecar state, restarts, queue, GPU memory), its own process metrics (prom-client's
+// snapshot (sidecar state, restarts, queue, GPU memory; each remote service's peer, up or down), its
+// own process metrics (prom-client's
 // default ones, named mdso_primary_… apart from the workers' mdso_workers_…) and mdso_build_info.
 //
 // Labels are bounded sets only: service (an enabled service's name, else ""), route (the express
-// route pattern, never the raw path), status code, page source. Never a request id, a file name or
-// a key.
+// route pattern, never the raw path), status code, page source, a remote service's peer URL (from
+// the configuration). Never a request id, a file name or a key.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AggregatorRegistry, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { type HealthSnapshot, SIDECAR_STATES, type SidecarStatus } from '../ipc/health-snapshot.js';
+import { type HealthSnapshot, REMOTE_STATES, SIDECAR_STATES, type SidecarStatus } from '../ipc/health-snapshot.js';
 import { projectRoot } from '../paths.js';
 
 const GB = 1024 ** 3;
@@ -117,6 +118,26 @@ export class PrimaryMetrics {
         },
       });
     }
+    new Gauge({
+      name: 'mdso_remote_up',
+      help: "1 when a remote service's peer gateway (REMOTE_SERVICES) answered its last health poll with that service ready, else 0.",
+      labelNames: ['service', 'peer'],
+      registers,
+      collect(this: Gauge<string>): void {
+        this.reset();
+        for (const r of snapshot().remotes) this.set({ service: r.name, peer: r.url }, r.state === 'ready' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'mdso_remote_state',
+      help: "A remote service's state as its peer's last health poll found it: 1 for the current one (checking, ready, not-ready, unreachable), 0 for the others.",
+      labelNames: ['service', 'state'],
+      registers,
+      collect(this: Gauge<string>): void {
+        this.reset();
+        for (const r of snapshot().remotes) for (const state of REMOTE_STATES) this.set({ service: r.name, state }, r.state === state ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'mdso_gateway_workers',
       help: 'HTTP worker processes alive.',

@@ -13,6 +13,7 @@ import type { SidecarContract } from '../ipc/sidecar-wire.js';
 import { mainInterpreter, readSidecarContract } from '../sidecar-contract.js';
 import { HealthPoller } from './health-poller.js';
 import { PrimaryMetrics, buildInfo } from './metrics.js';
+import { RemotePeers } from './remote-peers.js';
 import { SidecarSupervisor } from './sidecar-supervisor.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -33,7 +34,13 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   // The workers take this Config as it is (generated key and run directory included).
   workerEnv[WORKER_CONFIG_ENV] = JSON.stringify({ ...config, runDir });
   const build = buildInfo();
-  logger.info('starting', { services: config.services.map((s) => s.name), workers: config.workers, port: config.port, ...build });
+  logger.info('starting', {
+    services: config.services.map((s) => s.name),
+    remote_services: Object.fromEntries(config.remoteServices.map((r) => [r.name, r.url])),
+    workers: config.workers,
+    port: config.port,
+    ...build,
+  });
 
   // Read while the sidecars load. Without it the gateway still runs (with a broken Python the sidecars
   // fail too, and /health says so), but it can check no option and describe no service.
@@ -48,7 +55,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
 
   const supervisors = config.services.map((s) => new SidecarSupervisor(s, config, runDir, logger));
   let pool: WorkerPool | null = null;
-  const poller = new HealthPoller(supervisors, config.healthPollMs, (snapshot) => pool?.broadcast({ type: 'snapshot', snapshot }));
+  const remotes = config.remoteServices.length > 0 ? new RemotePeers(config.remoteServices, logger) : null;
+  const poller = new HealthPoller(supervisors, config.healthPollMs, (snapshot) => pool?.broadcast({ type: 'snapshot', snapshot }), remotes);
   const current = (): PrimaryToWorker => ({ type: 'snapshot', snapshot: poller.snapshot() });
 
   let stopping = false;
@@ -71,6 +79,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   const contract = await contractRead;
   if (stopping) return;
   if (contract !== null) workerEnv[WORKER_CONTRACT_ENV] = JSON.stringify(contract);
+  // The workers' first snapshot already says whether each peer answers (bounded by the poll's timeout).
+  if (remotes !== null) await poller.pollOnce();
+  if (stopping) return;
   poller.start();
 
   const metrics = new PrimaryMetrics(
@@ -95,7 +106,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   pool = new WorkerPool(config.workers, config.workerStallTimeoutMs, workerEnv, logger, current, answer);
   pool.start();
   const states = Object.fromEntries(supervisors.map((s) => [s.name, s.status().state]));
-  logger.info(`listening on http://${config.host}:${config.port}`, { sidecars: states });
+  const remoteStates = Object.fromEntries((remotes?.status() ?? []).map((r) => [r.name, r.state]));
+  logger.info(`listening on http://${config.host}:${config.port}`, { sidecars: states, ...(remotes === null ? {} : { remote: remoteStates }) });
 }
 
 /**

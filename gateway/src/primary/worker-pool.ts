@@ -107,7 +107,8 @@ export class WorkerPool {
       if (!isWorkerToPrimary(msg)) return;
       if (msg.type === 'alive') {
         if (!worker.isDead()) this.lastAlive.set(worker, Date.now());
-      } else if (msg.type === 'recycle-me') this.recycle(worker);
+      } else if (msg.type === 'snapshot-please') send(worker, this.currentMessage());
+      else if (msg.type === 'recycle-me') this.recycle(worker);
       else if (msg.type === 'ask') {
         this.answer(msg.what).then(
           (text) => send(worker, { type: 'answer', id: msg.id, text }),

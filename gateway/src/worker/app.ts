@@ -9,6 +9,7 @@ import { docsRouter } from './docs-routes.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { metricsRoute, observeRequests } from './metrics-route.js';
 import { ocrRoute } from './ocr-route.js';
+import { remoteRoute } from './remote-route.js';
 import type { PrimaryClient } from './primary-client.js';
 import { accessLog, requestContext, securityHeaders } from './request-context.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -50,7 +51,8 @@ export function createApp(
   if (!config.metricsPublic) app.get('/metrics', metricsRoute(primary));
   app.get('/health', healthRoute(config, store));
   app.get('/services', servicesRoute(store));
-  app.post('/ocr/:service', ...ocrRoute(config, store, metrics, contract));
+  // A remote service's requests are proxied to its peer; the local route takes the others.
+  app.post('/ocr/:service', remoteRoute(config, store, metrics), ...ocrRoute(config, store, metrics, contract));
 
   app.use(notFound);
   app.use(errorHandler);

@@ -30,8 +30,8 @@ import { watchUpload } from './upload-watch.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
-/** Room for the multipart envelope around the file when judging Content-Length. */
-const MULTIPART_SLACK_BYTES = 64 * 1024;
+/** Room for the multipart envelope around the file when judging Content-Length (and a proxied body's size). */
+export const MULTIPART_SLACK_BYTES = 64 * 1024;
 
 export function ocrRoute(config: Config, store: SnapshotStore, metrics: WorkerMetrics, contract: SidecarContract | null): RequestHandler[] {
   return [
@@ -88,15 +88,20 @@ function resolveService(config: Config, store: SnapshotStore): RequestHandler {
 /** Before a byte of the body is read: a multipart form, not declared larger than MAX_UPLOAD_MB (413). */
 function checkUploadHeaders(config: Config): RequestHandler {
   return (req, _res, next) => {
-    const declared = Number(req.get('content-length') ?? '0');
-    if (declared > config.maxUploadBytes + MULTIPART_SLACK_BYTES) throw new FileTooLarge(config.maxUploadBytes);
-    if (!req.is('multipart/form-data')) {
-      throw new BadRequest("Send the document as multipart/form-data, in one part named 'file'.", {
-        content_type: (req.get('content-type') ?? '').slice(0, 100),
-      });
-    }
+    assertUploadHeaders(req, config);
     next();
   };
+}
+
+/** The check of checkUploadHeaders, for the remote route too (a proxied upload is judged here first). */
+export function assertUploadHeaders(req: Request, config: Config): void {
+  const declared = Number(req.get('content-length') ?? '0');
+  if (declared > config.maxUploadBytes + MULTIPART_SLACK_BYTES) throw new FileTooLarge(config.maxUploadBytes);
+  if (!req.is('multipart/form-data')) {
+    throw new BadRequest("Send the document as multipart/form-data, in one part named 'file'.", {
+      content_type: (req.get('content-type') ?? '').slice(0, 100),
+    });
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
-// SnapshotStore: the worker's copy of the primary's latest health snapshot, answered from memory.
-import type { HealthSnapshot, SidecarStatus } from '../ipc/health-snapshot.js';
+// SnapshotStore: the worker's copy of the primary's latest health snapshot (sidecars and remote
+// services' peers), answered from memory.
+import type { HealthSnapshot, RemoteStatus, SidecarStatus } from '../ipc/health-snapshot.js';
 
 export class SnapshotStore {
   private current: HealthSnapshot | null = null;
@@ -22,5 +23,14 @@ export class SnapshotStore {
 
   get(name: string): SidecarStatus | undefined {
     return this.all().find((s) => s.name === name);
+  }
+
+  /** The remote services' peers, as the primary's last poll found them. */
+  remotes(): RemoteStatus[] {
+    return this.current?.remotes ?? [];
+  }
+
+  remote(name: string): RemoteStatus | undefined {
+    return this.remotes().find((r) => r.name === name);
   }
 }

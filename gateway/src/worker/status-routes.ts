@@ -1,10 +1,13 @@
 // GET /health, /services (API key), /livez and /readyz (open, revealing nothing else): answered from
-// the worker's snapshot, in microseconds, even while the models are busy.
+// the worker's snapshot (sidecars, and the peers of the remote services), in microseconds, even while
+// the models are busy.
 import type { Request, Response } from 'express';
 import type { Config } from '../config.js';
-import type { SidecarStatus } from '../ipc/health-snapshot.js';
+import type { RemoteStatus, SidecarStatus } from '../ipc/health-snapshot.js';
 import type { GpuStats } from '../ipc/sidecar-wire.js';
 import type { Health, Livez, Readyz, Services } from '../api/schemas.js';
+
+type RemoteHealth = NonNullable<Health['remote']>[string];
 import type { SnapshotStore } from './snapshot-store.js';
 
 const round = (n: number): number => Math.round(n * 1000) / 1000;
@@ -26,13 +29,34 @@ export function aggregateGpu(sidecars: readonly SidecarStatus[]): GpuStats {
   };
 }
 
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function remoteHealth(r: RemoteStatus): RemoteHealth {
+  return {
+    url: r.url,
+    state: r.state,
+    peer_state: r.peerState,
+    model: r.model,
+    device: r.device,
+    checked_at: iso(r.checkedAt),
+    last_seen_at: iso(r.lastSeenAt),
+    message: r.message,
+  };
+}
+
+/** Peer states a remote service is not listed for in /services: it cannot answer until someone acts. */
+const PEER_DEAD_STATES = new Set(['failed', 'unavailable', 'stopped']);
+
 export function healthRoute(config: Config, store: SnapshotStore) {
   return (_req: Request, res: Response): void => {
     const sidecars = store.all();
+    const remotes = store.remotes();
     const ready = sidecars.filter((s) => s.state === 'ready');
+    const remoteReady = remotes.filter((r) => r.state === 'ready');
+    const all = config.services.length + config.remoteServices.length;
     const body: Health = {
-      status: ready.length === config.services.length ? 'healthy' : 'degraded',
-      services: ready.map((s) => s.name),
+      status: ready.length + remoteReady.length === all ? 'healthy' : 'degraded',
+      services: [...ready.map((s) => s.name), ...remoteReady.map((r) => r.name)],
       gpu: aggregateGpu(sidecars),
       sidecars: Object.fromEntries(
         sidecars.map((s) => [
@@ -50,6 +74,7 @@ export function healthRoute(config: Config, store: SnapshotStore) {
           },
         ]),
       ),
+      ...(config.remoteServices.length === 0 ? {} : { remote: Object.fromEntries(remotes.map((r) => [r.name, remoteHealth(r)])) }),
     };
     res.json(body);
   };
@@ -58,7 +83,14 @@ export function healthRoute(config: Config, store: SnapshotStore) {
 export function servicesRoute(store: SnapshotStore) {
   return (_req: Request, res: Response): void => {
     const usable = store.all().filter((s) => s.state !== 'failed' && s.state !== 'unavailable' && s.state !== 'stopped');
-    const body: Services = { services: usable.map((s) => s.name) };
+    // A remote service is listed like a local one: unless its peer says it failed or is unavailable,
+    // or does not serve it at all. A peer not answering is listed, as a local sidecar not answering
+    // its health checks is (a box restarting); its requests get 502 meanwhile.
+    const remote = store.remotes().filter((r) => {
+      if (r.state !== 'not-ready') return true;
+      return r.peerState !== null && !PEER_DEAD_STATES.has(r.peerState);
+    });
+    const body: Services = { services: [...usable.map((s) => s.name), ...remote.map((r) => r.name)] };
     res.json(body);
   };
 }
@@ -68,11 +100,16 @@ export function livezRoute(_req: Request, res: Response): void {
   res.json(body);
 }
 
-/** Ready when no service is still loading and at least one can answer. */
+/**
+ * Ready when no local service is still loading and at least one service, local or remote, can answer.
+ * A peer down does not make this gateway unready while another service serves: a load balancer would
+ * then take away the services that work too (README, Scaling out).
+ */
 export function readyzRoute(store: SnapshotStore) {
   return (_req: Request, res: Response): void => {
     const states = store.all().map((s) => s.state);
-    const ready = states.includes('ready') && !states.includes('starting');
+    const someRemote = store.remotes().some((r) => r.state === 'ready');
+    const ready = (states.includes('ready') || someRemote) && !states.includes('starting');
     const body: Readyz = { status: ready ? 'ready' : 'not ready' };
     res.status(ready ? 200 : 503).json(body);
   };

@@ -6,8 +6,8 @@
 // primary's own.
 //
 // Labels are bounded sets only: service (an enabled service's name, else ""), route (the express
-// route pattern, never the raw path), status code, page source. Never a request id, a file name or
-// a key.
+// route pattern, never the raw path), status code or class, page source, who answered. Never a
+// request id, a file name or a key.
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -22,6 +22,7 @@ export class WorkerMetrics {
   readonly failedPages: Counter<'service'>;
   readonly documents: Counter<'service'>;
   readonly uploadBytes: Counter<'service'>;
+  readonly remoteRequests: Counter<'service' | 'status_class' | 'answered_by'>;
 
   constructor() {
     const registers = [this.registry];
@@ -72,6 +73,14 @@ export class WorkerMetrics {
       name: 'mdso_upload_bytes_total',
       help: 'Bytes of uploaded files streamed to a sidecar, by service.',
       labelNames: ['service'],
+      registers,
+    });
+    this.remoteRequests = new Counter({
+      name: 'mdso_remote_requests_total',
+      help:
+        'OCR requests proxied to a peer gateway (REMOTE_SERVICES), by service, status class of the answer (2xx, 4xx, 5xx; ' +
+        'client-gone) and who answered: peer (its answer passed through) or gateway (this one: 502 peer unreachable, 504 TIMEOUT, 413, 408).',
+      labelNames: ['service', 'status_class', 'answered_by'],
       registers,
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'mdso_workers_' });

@@ -54,6 +54,8 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
     else drain('asked by the primary');
   });
   // The primary orders shutdown; a signal sent to the whole group (Ctrl-C) must not cut requests.
+  // Now that the snapshot has a listener, ask for it (the one sent at 'online' may have had none).
+  process.send?.({ type: 'snapshot-please' } satisfies WorkerToPrimary);
   process.on('SIGINT', () => drain('SIGINT'));
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('disconnect', () => drain('primary went away'));
