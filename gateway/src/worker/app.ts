@@ -1,5 +1,5 @@
 // The worker's express application: request id, security headers, access log, metrics, open routes
-// (probes, API docs), auth, routes, and the single error-mapping middleware.
+// (probes, API docs), auth, routes (OCR, durable jobs), and the single error-mapping middleware.
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { SidecarContract } from '../ipc/sidecar-wire.js';
@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { apiKeyAuth } from './auth.js';
 import { docsRouter } from './docs-routes.js';
 import { errorHandler, notFound } from './error-handler.js';
+import { jobsRouter } from './jobs-route.js';
 import { metricsRoute, observeRequests } from './metrics-route.js';
 import { ocrRoute } from './ocr-route.js';
 import type { PrimaryClient } from './primary-client.js';
@@ -51,6 +52,7 @@ export function createApp(
   app.get('/health', healthRoute(config, store));
   app.get('/services', servicesRoute(store));
   app.post('/ocr/:service', ...ocrRoute(config, store, metrics, contract));
+  app.use(jobsRouter(config, store, primary, contract));
 
   app.use(notFound);
   app.use(errorHandler);

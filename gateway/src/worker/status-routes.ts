@@ -50,6 +50,8 @@ export function healthRoute(config: Config, store: SnapshotStore) {
           },
         ]),
       ),
+      // The embedded engine keeps jobs in the primary's memory: a restart loses the unfinished ones.
+      jobs: config.jobs.redisUrl === '' ? { engine: 'embedded', durable: false } : { engine: 'redis', durable: true },
     };
     res.json(body);
   };
