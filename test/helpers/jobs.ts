@@ -1,8 +1,10 @@
 // Durable jobs over HTTP, for the jobs' end-to-end tests: submit, read, wait for a status, cancel,
-// and the sidecar a gateway runs (to hold a job running with SIGSTOP).
+// the sidecar a gateway runs (to hold a job running with SIGSTOP), and a callback receiver.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { type IncomingHttpHeaders, createServer } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { API_KEY, type Gateway, alive, fixture, ocrForm } from './gateway.js';
@@ -135,3 +137,36 @@ export async function killBox(gw: Gateway): Promise<void> {
   const end = Date.now() + 15_000;
   while (all.some(alive) && Date.now() < end) await sleep(100);
 }
+
+export interface Delivery {
+  at: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A real HTTP receiver for job callbacks on 127.0.0.1: what it received, and the statuses it answers next (then 200). */
+export async function startReceiver(): Promise<{ url: string; deliveries: Delivery[]; answers: number[]; close: () => Promise<void> }> {
+  const deliveries: Delivery[] = [];
+  const answers: number[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      deliveries.push({ at: Date.now(), headers: req.headers, body });
+      res.statusCode = answers.shift() ?? 200;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  return {
+    url: `http://127.0.0.1:${address.port}/hook`,
+    deliveries,
+    answers,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The signature a callback must carry: sha256=<hex HMAC-SHA256 of the raw body>. */
+export const signatureOf = (secret: string, body: string): string => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
