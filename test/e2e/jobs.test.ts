@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { API_KEY, type Gateway, alive, fixture, longScannedPdf, ocrForm, postOcr, startGateway, waitFor } from '../helpers/gateway.js';
 import {
   cancelJob,
@@ -142,6 +143,33 @@ describe('durable jobs, embedded engine', () => {
     const next = (await submitJob(gw, 'tesseract', pdfForm())).json;
     assert.equal((await waitJob(gw, next.job_id, (j) => j.status === 'done')).status, 'done');
     assert.ok(alive(pid));
+  });
+
+  it('answers as /openapi.json documents (Job, OcrAnswer, Error) and counts jobs in /metrics', async () => {
+    const doc = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { components: unknown };
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv.addSchema({ $id: 'openapi.json', components: doc.components });
+    const check = (name: string, body: unknown): void => {
+      const validate = ajv.getSchema(`openapi.json#/components/schemas/${name}`);
+      assert.ok(validate, name);
+      assert.ok(validate(body), `${name}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`);
+    };
+    const submitted = await submitJob(gw, 'tesseract', pdfForm(), '?pages=true');
+    check('Job', submitted.json);
+    const done = await waitJob(gw, submitted.json.job_id, (j) => j.status === 'done');
+    check('Job', done);
+    check('OcrAnswer', (await jobResult(gw, done.job_id)).json);
+    check('Error', (await jobResult(gw, '0'.repeat(32))).json);
+    const failed = await submitJob(gw, 'tesseract', ocrForm(fixture('client', 'Devis_test.zip'), 'x.pdf', 'application/pdf'));
+    check('Error', failed.json);
+
+    const metrics = await (await fetch(`${gw.url}/metrics`, { headers: { 'x-api-key': API_KEY } })).text();
+    const value = (line: RegExp): number => Number(line.exec(metrics)?.[1] ?? 'NaN');
+    assert.ok(value(/^mdso_jobs\{state="done"\} (\d+)$/m) >= 1, metrics.split('\n').filter((l) => l.includes('mdso_job')).join('\n'));
+    assert.ok(value(/^mdso_jobs\{state="cancelled"\} (\d+)$/m) >= 0);
+    assert.ok(value(/^mdso_job_queue_wait_seconds_count\{service="tesseract"\} (\d+)$/m) >= 1);
+    assert.ok(value(/^mdso_job_duration_seconds_count\{service="tesseract",state="done"\} (\d+)$/m) >= 1);
+    assert.ok(value(/^mdso_http_requests_total\{route="\/jobs\/\{id\}",service="",status="200"\} (\d+)$/m) >= 1, 'routes labelled by pattern');
   });
 
   it("hides another key's job (404), and 404/409 for an unknown or unfinished one", async () => {
