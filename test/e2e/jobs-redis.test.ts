@@ -111,6 +111,26 @@ describe('durable jobs on Redis, two boxes', () => {
     if (onA) a = restarted;
     else b = restarted;
     assert.deepEqual((await jobResult(restarted, job.job_id)).json, result.json);
+    await Promise.all(onA ? [ready(a, 'rapidocr'), ready(a, 'tesseract')] : [ready(b, 'tesseract')]);
+  });
+
+  it('gives a running job back when its box stops gracefully (SIGTERM); another box finishes it', async () => {
+    const job = (await submitJob(b, 'tesseract', ocrForm(longPdf, 'long.pdf', 'application/pdf'))).json;
+    await pollJob(b, job.job_id, (j) => j.status === 'running' && j.pages_done >= 1);
+    const onA = (await sidecarOf(a, 'tesseract')).in_flight.some((r) => r.request_id === job.job_id);
+    const [stopping, other] = onA ? [a, b] : [b, a];
+    assert.equal(await stopping.stop(), 0);
+    const done = await waitJob(other, job.job_id, (j) => j.status !== 'running' && j.status !== 'queued');
+    assert.equal(done.status, 'done', 'given back, not cancelled nor failed');
+    assert.equal(((await jobResult(other, job.job_id)).json as { page_count: number }).page_count, 8);
+    const restarted = await box({ ENABLED_SERVICES: onA ? 'rapidocr,tesseract' : 'tesseract' });
+    if (onA) {
+      a = restarted;
+      await Promise.all([ready(a, 'rapidocr'), ready(a, 'tesseract')]);
+    } else {
+      b = restarted;
+      await ready(b, 'tesseract');
+    }
   });
 
   it('calls back, signed, from the box that ran the job, retrying after a refusal; refuses a private callback host', async () => {
@@ -131,6 +151,19 @@ describe('durable jobs on Redis, two boxes', () => {
       assert.equal((refused.json as unknown as { type: string }).type, 'BadCallbackUrl');
     } finally {
       await receiver.close();
+    }
+  });
+
+  it('answers 503 JobStorageFull + Retry-After when an upload would take Redis past JOB_REDIS_MAX_BYTES', async () => {
+    // 1 MB: less than an empty Redis holds with the queues, and than twice this upload.
+    const small = await box({ ENABLED_SERVICES: 'tesseract', JOB_REDIS_MAX_BYTES: String(1024 * 1024) });
+    try {
+      const r = await submitJob(small, 'tesseract', ocrForm(longPdf, 'long.pdf', 'application/pdf'));
+      assert.equal(r.status, 503, JSON.stringify(r.json));
+      assert.equal((r.json as unknown as { type: string }).type, 'JobStorageFull');
+      assert.ok(Number(r.headers.get('retry-after')) > 0);
+    } finally {
+      assert.equal(await small.stop(), 0);
     }
   });
 
