@@ -2,7 +2,8 @@
 // JOB_CONCURRENCY running at once per service. Uploads and results are files under
 // JOB_DATA_DIR/embedded, job records live in memory: nothing survives a restart (/health says
 // `durable: false`), and the directory is emptied at start and at stop so no file is orphaned.
-import { createReadStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { JobNotDone, JobNotFound, ServiceUnavailable, errorRecord } from '../api/errors.js';
 import type { Job } from '../api/schemas.js';
@@ -80,12 +81,10 @@ export class EmbeddedJobEngine implements JobEngine {
     return this.view(record);
   }
 
-  result(jobId: string, owner: string): Promise<string> {
-    return settle(() => {
-      const record = this.find(jobId, owner);
-      if (record.status !== 'done') throw new JobNotDone(record.status);
-      return readFileSync(this.resultPath(record.id), 'utf8');
-    });
+  async result(jobId: string, owner: string): Promise<string> {
+    const record = this.find(jobId, owner);
+    if (record.status !== 'done') throw new JobNotDone(record.status);
+    return readFile(this.resultPath(record.id), 'utf8');
   }
 
   counts(): Promise<Record<Job['status'], number>> {

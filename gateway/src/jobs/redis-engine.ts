@@ -24,6 +24,7 @@ const PREFIX = 'mdso-ocr';
 const WATCH_MS = 500;
 const CHUNK_BYTES = 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 30_000;
+const NOT_READY_RETRY_MS = 5000;
 const FULL_RETRY_AFTER_S = 60;
 const ENDED_COUNTS = `${PREFIX}:jobs:ended`;
 
@@ -207,6 +208,13 @@ export class RedisJobEngine implements JobEngine {
     const found = await this.load(id);
     if (found === null) return; // expired, or removed
     const { record } = found;
+    // This box's sidecar cannot read it now (starting, restarting, failed): put the job back for a
+    // while, for another box or for this one once its sidecar is ready; JOB_TIMEOUT bounds the wait.
+    const state = this.ctx.sidecarOf(record.service)?.state;
+    if (state !== 'ready' && Date.now() - record.createdAt < this.ctx.settings.timeoutMs) {
+      await bull.moveToDelayed(Date.now() + NOT_READY_RETRY_MS, token);
+      throw new DelayedError();
+    }
     if ((await this.redis.eval(BEGIN, 1, key.job(id), String(Date.now()))) !== 1) return;
     const startedAt = Date.now();
     this.ctx.metrics.started(record.service, startedAt - record.createdAt);
