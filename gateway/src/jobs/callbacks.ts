@@ -33,10 +33,13 @@ function privateRanges(): BlockList {
     ['192.168.0.0', 16],
     ['198.18.0.0', 15],
     ['224.0.0.0', 3],
-  ] as const) list.addSubnet(net, bits, 'ipv4');
+  ] as const) {
+    list.addSubnet(net, bits, 'ipv4');
+    // The same addresses written as IPv4-mapped IPv6 (::ffff:127.0.0.1, which URL writes ::ffff:7f00:1).
+    list.addSubnet(`::ffff:${net}`, 96 + bits, 'ipv6');
+  }
   for (const [net, bits] of [
     ['::', 127],
-    ['::ffff:0:0', 96],
     ['64:ff9b::', 96],
     ['fc00::', 7],
     ['fe80::', 10],
