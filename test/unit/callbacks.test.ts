@@ -2,6 +2,7 @@
 // only, unless JOB_CALLBACK_ALLOWED_HOSTS names the host, its address or a CIDR holding it; every
 // spelling of a private address (decimal, short, IPv4-mapped IPv6) is the address it spells.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { BadCallbackUrl } from '../../gateway/src/api/errors.js';
 import { CallbackSender } from '../../gateway/src/jobs/callbacks.js';
@@ -71,6 +72,31 @@ describe('callback URLs', () => {
       assert.ok(await refused(sender, 'http://127.0.0.1/hook'));
     } finally {
       sender.close();
+    }
+  });
+
+  it('delivers to an allowed host name through the connection-time guard, signed', async () => {
+    const bodies: { signature: string | undefined; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        bodies.push({ signature: req.headers['x-mdso-signature'] as string | undefined, body });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, 'localhost', () => resolve()));
+    const address = server.address();
+    assert.ok(typeof address === 'object' && address !== null);
+    const sender = new CallbackSender(SECRET, ['localhost'], logger);
+    try {
+      const url = await sender.check(`http://localhost:${address.port}/hook`);
+      assert.equal(await sender.deliver(url, { job_id: 'x', status: 'done' }, 'x'), true);
+      assert.deepEqual(bodies.map((b) => b.body), ['{"job_id":"x","status":"done"}']);
+      assert.match(bodies[0]?.signature ?? '', /^sha256=[0-9a-f]{64}$/);
+    } finally {
+      sender.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
