@@ -81,8 +81,32 @@ export interface Config {
   metricsPublic: boolean;
   /** Whose X-Forwarded-For gives the client's address (access log); false: the socket's address. */
   trustProxy: TrustProxy;
+  /** Durable jobs (POST /jobs/{service}): their engine, storage and callbacks. */
+  jobs: JobSettings;
   /** Warnings to log once the logger exists (e.g. WORKER_CLASS ignored). */
   warnings: string[];
+}
+
+/** The JOB_* variables and REDIS_URL, in the units the gateway counts in. */
+export interface JobSettings {
+  /** REDIS_URL: '' runs jobs on this box (embedded engine, not durable across a restart); else BullMQ on Redis. */
+  redisUrl: string;
+  /** JOB_TTL: how long a finished job's status, result and files are kept. */
+  ttlMs: number;
+  /** JOB_DATA_DIR: where uploads are spooled (and, embedded, where jobs and results live). */
+  dataDir: string;
+  /** JOB_CALLBACK_SECRET: the HMAC-SHA256 key of callbacks; '' refuses callback_url. */
+  callbackSecret: string;
+  /** JOB_CALLBACK_ALLOWED_HOSTS: host names, addresses or CIDRs a callback may reach besides public addresses. */
+  callbackAllowedHosts: string[];
+  /** JOB_REDIS_MAX_BYTES: Redis memory the jobs may fill; beyond, 503 + Retry-After. */
+  redisMaxBytes: number;
+  /** JOB_CONCURRENCY: jobs one box runs at once per service. */
+  concurrency: number;
+  /** JOB_TIMEOUT: how long one job may run (its sidecar deadline). */
+  timeoutMs: number;
+  /** JOB_STALL_TIMEOUT: a running job whose box stops renewing its lock this long is run again elsewhere (Redis). */
+  stallTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -200,6 +224,19 @@ const schema = z.object({
   TRUST_PROXY: z.string().default(''),
   CUDA_VISIBLE_DEVICES: z.string().optional(),
   WORKER_CLASS: z.string().optional(),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL, e.g. redis://localhost:6379/0')
+    .default(''),
+  JOB_TTL: intIn(1, 30 * 86_400).default(86_400),
+  JOB_DATA_DIR: z.string().trim().default(''),
+  JOB_CALLBACK_SECRET: z.string().trim().default(''),
+  JOB_CALLBACK_ALLOWED_HOSTS: z.string().trim().default(''),
+  JOB_REDIS_MAX_BYTES: intIn(1024 * 1024, 2 ** 50).default(1024 * 1024 * 1024),
+  JOB_CONCURRENCY: intIn(1, 64).default(1),
+  JOB_TIMEOUT: intIn(1, 7 * 86_400).default(6 * 3600),
+  JOB_STALL_TIMEOUT: intIn(1, 3600).default(30),
 });
 
 type Env = Record<string, string | undefined>;
@@ -241,6 +278,7 @@ export function loadConfig(env: Env): Config {
     runDir: v.RUN_DIR,
     metricsPublic: v.METRICS_PUBLIC,
     trustProxy: parseTrustProxy(v.TRUST_PROXY),
+    jobs: jobSettings(v),
     warnings: [...warningsOf(v), ...remoteKeyWarnings(remoteServices, apiKeys)],
   };
 }
@@ -352,6 +390,31 @@ function supervision(v: Variables): Supervision {
     sidecarBackoffMaxMs: v.SIDECAR_BACKOFF_MAX_MS,
     shutdownGraceMs: v.SHUTDOWN_GRACE * 1000,
     workerStallTimeoutMs: v.WORKER_STALL_TIMEOUT * 1000,
+  };
+}
+
+/** The durable jobs' settings; a callback secret, when set, long enough to sign with. */
+function jobSettings(v: Variables): JobSettings {
+  if (v.JOB_CALLBACK_SECRET !== '' && v.JOB_CALLBACK_SECRET.length < 16) {
+    throw new ConfigError('Invalid configuration: JOB_CALLBACK_SECRET must be at least 16 characters (a random string: openssl rand -hex 32)');
+  }
+  const hosts = v.JOB_CALLBACK_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
+  for (const host of hosts) {
+    if (!/^[a-z0-9.:_-]+(\/\d{1,3})?$/.test(host)) {
+      throw new ConfigError(`Invalid configuration: JOB_CALLBACK_ALLOWED_HOSTS must be a comma list of host names, addresses and CIDRs (bad entry ${JSON.stringify(host.slice(0, 60))})`);
+    }
+  }
+  return {
+    redisUrl: v.REDIS_URL,
+    ttlMs: v.JOB_TTL * 1000,
+    // Unset: the checkout's data/jobs (ignored by git).
+    dataDir: path.resolve(v.JOB_DATA_DIR === '' ? path.join(projectRoot(), 'data', 'jobs') : v.JOB_DATA_DIR),
+    callbackSecret: v.JOB_CALLBACK_SECRET,
+    callbackAllowedHosts: hosts,
+    redisMaxBytes: v.JOB_REDIS_MAX_BYTES,
+    concurrency: v.JOB_CONCURRENCY,
+    timeoutMs: v.JOB_TIMEOUT * 1000,
+    stallTimeoutMs: v.JOB_STALL_TIMEOUT * 1000,
   };
 }
 

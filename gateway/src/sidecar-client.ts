@@ -41,9 +41,10 @@ export interface SidecarAnswer {
   body: unknown;
 }
 
-/** POSTs a streamed file to the sidecar's /ocr and parses its JSON answer. */
+/** POSTs a streamed file to the sidecar's /ocr (or `path`: /inspect) and parses its JSON answer. */
 export async function postToSidecar(options: {
   socketPath: string;
+  path?: '/ocr' | '/inspect';
   body: Readable;
   query: Record<string, string>;
   headers: Record<string, string>;
@@ -52,7 +53,7 @@ export async function postToSidecar(options: {
   const query = new URLSearchParams(options.query).toString();
   const res = await agentFor(options.socketPath).request({
     origin: 'http://sidecar',
-    path: query === '' ? '/ocr' : `/ocr?${query}`,
+    path: `${options.path ?? '/ocr'}${query === '' ? '' : `?${query}`}`,
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', ...options.headers },
     body: options.body,

@@ -330,6 +330,15 @@ class Pipeline:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def inspect(self, path: Path, kind: DocumentKind, page_range: PageRange | None) -> tuple[int, int]:
+        """Blocking: open the document and select its pages as process() would (raising what it would
+        raise before a page is read); (pages selected, pages of the document)."""
+        document = open_document(path, kind)
+        try:
+            return len(select_pages(document.page_count, page_range, self.max_pages)), document.page_count
+        finally:
+            document.close()
+
     def process(
         self,
         path: Path,

@@ -1,5 +1,5 @@
-"""HTTP layer (Starlette, served by uvicorn on the private Unix socket): /health and /ocr, admission
-control, client-disconnect detection, and the one place where errors become JSON answers.
+"""HTTP layer (Starlette, served by uvicorn on the private Unix socket): /health, /ocr and /inspect,
+admission control, client-disconnect detection, and the one place where errors become JSON answers.
 """
 
 from __future__ import annotations
@@ -170,6 +170,7 @@ class Sidecar:
             routes=[
                 Route("/health", self.health, methods=["GET"]),
                 Route("/ocr", self.ocr, methods=["POST"]),
+                Route("/inspect", self.inspect, methods=["POST"]),
             ],
             exception_handlers={HTTPException: self._http_error, Exception: self._unexpected_error},
         )
@@ -234,6 +235,29 @@ class Sidecar:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)
             outcome.write(control)
+
+    async def inspect(self, request: Request) -> Response:
+        """What /ocr would refuse before reading a page, without reading one: the options, the type,
+        the damage that stops a document from opening, and MAX_PAGES. The gateway's durable jobs ask
+        it before they answer 202, so a job is refused with the very 4xx the synchronous route gives.
+        Answers the pages the request would read."""
+        control = JobControl(_request_id(request.headers.get("x-request-id")))
+        upload: _Upload | None = None
+        try:
+            upload = await self._read(request, control)
+            selected, document_pages = await anyio.to_thread.run_sync(
+                self.pipeline.inspect, upload.path, upload.kind, upload.page_range
+            )
+            return JSONResponse(
+                {"kind": upload.kind.value, "pages_total": selected, "document_pages": document_pages}
+            )
+        except ClientDisconnect:
+            return Response(status_code=499)
+        except SidecarError as exc:
+            return error_response(exc)
+        finally:
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
 
     async def _read(self, request: Request, control: JobControl) -> _Upload:
         """Checks the request and spools its body: the document, ready for a slot. The spool file is

@@ -138,6 +138,25 @@ def test_bad_options(ready: Sidecar) -> None:
         assert message in response.json()["error"]
 
 
+def test_inspect_refuses_what_ocr_refuses_and_counts_pages(ready: Sidecar) -> None:
+    """/inspect (the gateway's durable jobs ask it before 202): the pages a request would read, or the
+    very error /ocr answers, without reading a page."""
+    data = (FIXTURES / "Devis_multi_pages.pdf").read_bytes()
+    answer = ready.client.post("/inspect", content=data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"kind": "PDF", "pages_total": 2, "document_pages": 2}
+    assert ready.client.post("/inspect", content=data, params={"page_range": "2"}).json()["pages_total"] == 1
+    for content, params in [
+        ((FIXTURES / "Devis_test.zip").read_bytes(), {}),
+        ((FIXTURES / "empty.pdf").read_bytes(), {}),
+        (data, {"page_range": "3"}),
+        (data, {"colour": "red"}),
+    ]:
+        inspected = ready.client.post("/inspect", content=content, params=params)
+        read = post(ready, content, params)
+        assert (inspected.status_code, inspected.json()) == (read.status_code, read.json())
+
+
 def test_deadline_in_the_past(ready: Sidecar) -> None:
     past = str(int((time.time() - 5) * 1000))
     response = post(ready, (FIXTURES / "Devis_test.pdf").read_bytes(), headers={"x-deadline-ms": past})

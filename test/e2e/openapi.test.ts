@@ -16,12 +16,16 @@ import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import {
   ApiError,
+  BadCallbackUrl,
   BadOption,
   BadRequest,
   FileTooLarge,
   GatewayTimeout,
   PeerRefusedKey,
   PeerUnreachable,
+  JobNotDone,
+  JobNotFound,
+  JobStorageFull,
   RouteNotFound,
   ServiceNotFound,
   ServiceUnavailable,
@@ -209,6 +213,23 @@ const reachable = (contract: SidecarContract): Record<string, number[]> => ({
     // Relayed from the service as SidecarError with their own status.
     ...contract.errors.map((e) => e.status),
   ],
+  'POST /jobs/{id}': [
+    new BadRequest('no file part, malformed multipart (jobs-route.ts)').status,
+    new BadOption('unknown or invalid option (ocr-options.ts, jobs-route.ts)').status,
+    new BadCallbackUrl('callback_url refused (jobs/callbacks.ts)').status,
+    new Unauthorized().status,
+    new ServiceNotFound('x').status,
+    new RouteNotFound('/jobs/%74esseract (jobs-route.ts)').status,
+    new UploadTimeout('stalled upload (jobs-route.ts)').status,
+    new FileTooLarge(1).status,
+    new ApiError('unexpected error (error-handler.ts, job-engine.ts)').status,
+    new JobStorageFull('JOB_REDIS_MAX_BYTES (redis-engine.ts)', 60).status,
+    // Refused before 202 by a sidecar's /inspect, as the synchronous route would refuse them.
+    ...contract.errors.filter((e) => e.status < 500).map((e) => e.status),
+  ],
+  'GET /jobs/{id}': [new BadOption('wait').status, new Unauthorized().status, new JobNotFound().status, new ApiError('').status, new ServiceUnavailable('primary did not answer', 5).status],
+  'GET /jobs/{id}/result': [new Unauthorized().status, new JobNotFound().status, new JobNotDone('running').status, new ApiError('').status, new ServiceUnavailable('primary did not answer', 5).status],
+  'DELETE /jobs/{id}': [new Unauthorized().status, new JobNotFound().status, new ApiError('').status, new ServiceUnavailable('primary did not answer', 5).status],
   'GET /services': [new Unauthorized().status],
   'GET /health': [new Unauthorized().status],
   'GET /metrics': [new Unauthorized().status, new ServiceUnavailable('primary did not answer (metrics-route.ts)', 5).status],
@@ -266,7 +287,7 @@ describe('OpenAPI document and docs', () => {
 
   it('is OpenAPI 3.1 with every endpoint', () => {
     assert.equal(doc.openapi, '3.1.0');
-    for (const p of ['/ocr/{service}', '/services', '/health', '/livez', '/readyz', '/metrics', '/openapi.json', '/docs']) assert.ok(doc.paths[p], p);
+    for (const p of ['/ocr/{service}', '/jobs/{id}', '/jobs/{id}/result', '/services', '/health', '/livez', '/readyz', '/metrics', '/openapi.json', '/docs']) assert.ok(doc.paths[p], p);
     for (const p of ['/livez', '/readyz', '/openapi.json', '/docs']) assert.deepEqual(doc.paths[p]?.get?.security, [], `${p} needs no key`);
     const params = doc.paths['/ocr/{service}']?.post?.parameters?.map((p) => p.name);
     assert.deepEqual(params, ['service', ...documentedOptions(contract).map((o) => o.name)]);

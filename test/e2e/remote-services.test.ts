@@ -171,6 +171,18 @@ describe('remote services: a front gateway proxying to a peer gateway (REMOTE_SE
     }
   });
 
+  it('refuses a job for the remote service on a front without Redis, saying where it runs (the embedded engine runs local sidecars only)', async () => {
+    const res = await fetch(`${front.url}/jobs/tesseract`, {
+      method: 'POST',
+      headers: { 'x-api-key': API_KEY },
+      body: ocrForm(fixture('client', 'Devis_test.png'), 'Devis_test.png', 'image/png'),
+    });
+    const body = (await res.json()) as Body;
+    assert.equal(res.status, 404, JSON.stringify(body));
+    assert.equal(body.type, 'ServiceNotFound');
+    assert.match(String(body.error), /peer gateway \(REMOTE_SERVICES\).*REDIS_URL/);
+  });
+
   it('lists the remote service in /services, /health (with the peer state, never its key), /readyz and /metrics', async () => {
     assert.deepEqual((await getJson(front, '/services')).json.services, ['tesseract']);
     const health = await getJson(front, '/health');

@@ -1,5 +1,5 @@
 // Test harness: starts the real gateway (compiled dist/, real sidecars) on a free port and talks
-// HTTP to it. Each gateway gets its own run dir and temp dir, removed at stop.
+// HTTP to it. Each gateway gets its own run dir, temp dir and jobs data dir, removed at stop.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -57,6 +57,7 @@ export async function startGateway(
       API_KEY,
       RUN_DIR: runDir,
       SIDECAR_TMP_DIR: tmpDir,
+      JOB_DATA_DIR: path.join(base, 'jobs'),
       WORKERS: '1',
       // Tests name the service they exercise (the default, hybrid, has tests of its own).
       ENABLED_SERVICES: 'tesseract',

@@ -217,6 +217,32 @@ describe('loadConfig only validates', () => {
   it('has no apiKeyGenerated (the generated key is named "generated")', () => {
     assert.equal('apiKeyGenerated' in loadConfig({}), false);
   });
+
+  it('reads the durable jobs\' settings: embedded by default, Redis with REDIS_URL', () => {
+    const c = loadConfig({});
+    assert.equal(c.jobs.redisUrl, '');
+    assert.equal(c.jobs.ttlMs, 86_400_000);
+    assert.equal(c.jobs.dataDir, path.join(projectRoot(), 'data', 'jobs'));
+    assert.equal(c.jobs.callbackSecret, '');
+    assert.deepEqual(c.jobs.callbackAllowedHosts, []);
+    assert.equal(c.jobs.concurrency, 1);
+    const r = loadConfig({ REDIS_URL: 'redis://cache:6379/2', JOB_TTL: '60', JOB_CALLBACK_ALLOWED_HOSTS: 'Hooks.internal, 10.0.0.0/8', JOB_CALLBACK_SECRET: 'x'.repeat(32) });
+    assert.equal(r.jobs.redisUrl, 'redis://cache:6379/2');
+    assert.equal(r.jobs.ttlMs, 60_000);
+    assert.deepEqual(r.jobs.callbackAllowedHosts, ['hooks.internal', '10.0.0.0/8']);
+  });
+
+  for (const [name, value, words] of [
+    ['REDIS_URL', 'localhost:6379', /^Invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    ['JOB_TTL', '0', /^Invalid configuration: JOB_TTL /],
+    ['JOB_REDIS_MAX_BYTES', '12', /^Invalid configuration: JOB_REDIS_MAX_BYTES /],
+    ['JOB_CALLBACK_SECRET', 'short', /^Invalid configuration: JOB_CALLBACK_SECRET must be at least 16 characters/],
+    ['JOB_CALLBACK_ALLOWED_HOSTS', 'https://x', /^Invalid configuration: JOB_CALLBACK_ALLOWED_HOSTS must be a comma list/],
+  ] as const) {
+    it(`names ${name} when it is invalid (${value})`, () => {
+      assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && words.test(err.message) && !err.message.includes('\n'));
+    });
+  }
 });
 
 describe('remote services (REMOTE_SERVICES)', () => {

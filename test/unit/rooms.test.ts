@@ -11,7 +11,8 @@ import { ROOT } from '../helpers/gateway.js';
 const SRC = path.join(ROOT, 'gateway', 'src');
 
 /**
- * The rooms each room must not import from. primary/ and worker/ are two processes; api/ (the API
+ * The rooms each room must not import from. primary/ and worker/ are two processes (jobs/, the job
+ * engines, runs in the primary); api/ (the API
  * description), ipc/ (what goes between processes: primary⇄worker messages, the gateway⇄sidecar wire
  * and contract) and the top level ('': config, logger, paths, services, sidecar-client,
  * sidecar-contract; cli/) are shared, so they import neither. main.ts, the entry point, is the one
@@ -19,11 +20,13 @@ const SRC = path.join(ROOT, 'gateway', 'src');
  */
 const FORBIDDEN: Record<string, readonly string[]> = {
   primary: ['worker'],
-  worker: ['primary'],
-  api: ['primary', 'worker'],
-  ipc: ['primary', 'worker', 'api'],
-  cli: ['primary', 'worker'],
-  '': ['primary', 'worker'],
+  worker: ['primary', 'jobs'],
+  // The durable jobs' engines, run by the primary (the workers reach them over IPC only).
+  jobs: ['primary', 'worker'],
+  api: ['primary', 'worker', 'jobs'],
+  ipc: ['primary', 'worker', 'api', 'jobs'],
+  cli: ['primary', 'worker', 'jobs'],
+  '': ['primary', 'worker', 'jobs'],
 };
 const ENTRY = 'main.ts';
 

@@ -3,6 +3,7 @@
 // shape; the error types a sidecar relays (SidecarError) are listed by its contract (ipc/sidecar-wire.ts);
 // a remote service's peer gateway answers in this same shape, and its answers pass through as they are.
 import type { ErrorBody } from './schemas.js';
+import type { ErrorRecord } from '../ipc/job-messages.js';
 
 export type ErrorDetails = Record<string, unknown>;
 
@@ -36,8 +37,9 @@ export class Unauthorized extends ApiError {
 export class ServiceNotFound extends ApiError {
   override readonly status = 404;
   override readonly type = 'ServiceNotFound';
-  constructor(service: string) {
-    super(`OCR service '${service}' not found.`);
+  /** hint: what the client can do instead (e.g. where the service does run). */
+  constructor(service: string, hint?: string) {
+    super(`OCR service '${service}' not found.${hint === undefined ? '' : ` ${hint}`}`);
   }
 }
 
@@ -134,4 +136,67 @@ export class PeerRefusedKey extends ApiError {
       peer_status: peerStatus,
     });
   }
+}
+/** No such job for this API key: never created, expired (JOB_TTL), or another key's. */
+export class JobNotFound extends ApiError {
+  override readonly status = 404;
+  override readonly type = 'JobNotFound';
+  constructor() {
+    super('No such job: it may have expired (results are kept for JOB_TTL) or belong to another API key.');
+  }
+}
+
+/** GET /jobs/{id}/result before the job is done. */
+export class JobNotDone extends ApiError {
+  override readonly status = 409;
+  override readonly type = 'JobNotDone';
+  constructor(status: string) {
+    super(
+      status === 'failed' || status === 'cancelled'
+        ? `The job is ${status}: it has no result (GET /jobs/{id} says why).`
+        : `The job is ${status}: its result is ready once GET /jobs/{id} says done (use ?wait=30 to be told).`,
+      { status },
+    );
+  }
+}
+
+/** The jobs' storage (JOB_REDIS_MAX_BYTES, or the data directory's disk) cannot take the upload now. */
+export class JobStorageFull extends ApiError {
+  override readonly status = 503;
+  override readonly type = 'JobStorageFull';
+  override readonly retryAfter: number | undefined;
+  constructor(message: string, retryAfter: number) {
+    super(message);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A callback_url the gateway will not call: malformed, not http(s), or a host configuration does not allow. */
+export class BadCallbackUrl extends ApiError {
+  override readonly status = 400;
+  override readonly type = 'BadCallbackUrl';
+}
+
+/**
+ * An error answer decided in another process (the primary, which runs the jobs) and passed on as
+ * it is: its status, type, message, details and Retry-After.
+ */
+export class ForwardedError extends ApiError {
+  override readonly status: number;
+  override readonly type: string;
+  override readonly retryAfter: number | undefined;
+  constructor(status: number, type: string, message: string, details: ErrorDetails, retryAfter: number | undefined) {
+    super(message, details);
+    this.status = status;
+    this.type = type;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export function errorRecord(err: ApiError): ErrorRecord {
+  return { status: err.status, type: err.type, message: err.message, details: err.details, ...(err.retryAfter === undefined ? {} : { retryAfter: err.retryAfter }) };
+}
+
+export function fromErrorRecord(r: ErrorRecord): ForwardedError {
+  return new ForwardedError(r.status, r.type, r.message, r.details, r.retryAfter);
 }

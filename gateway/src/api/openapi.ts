@@ -9,9 +9,13 @@ import type { Config } from '../config.js';
 import type { ErrorSpec, SidecarContract } from '../ipc/sidecar-wire.js';
 import {
   ApiError,
+  BadCallbackUrl,
   BadOption,
   BadRequest,
   FileTooLarge,
+  JobNotDone,
+  JobNotFound,
+  JobStorageFull,
   GatewayTimeout,
   PeerRefusedKey,
   PeerUnreachable,
@@ -27,6 +31,8 @@ import {
   ErrorBodySchema,
   GpuStatsSchema,
   HealthSchema,
+  JobSchema,
+  JobsHealthSchema,
   LivezSchema,
   OcrAnswerSchema,
   OcrPageSchema,
@@ -48,6 +54,8 @@ function componentSchemas(): Record<string, JsonObject> {
     OcrAnswerSchema,
     OcrPageSchema,
     ErrorBodySchema,
+    JobSchema,
+    JobsHealthSchema,
     HealthSchema,
     SidecarHealthSchema,
     RemoteHealthSchema,
@@ -169,6 +177,12 @@ function typedExample(o: OcrOptionDoc): string | boolean | number {
 
 const TAGS = [
   { name: 'ocr', description: 'Read the text of a document.' },
+  {
+    name: 'jobs',
+    description:
+      'Durable OCR jobs, for long documents: submit (202), follow the status (or be called back), fetch the result, cancel. ' +
+      "Same key, options and answer as POST /ocr/{service}; a job is visible to the API key that submitted it only (API_KEYS' names).",
+  },
   { name: 'status', description: "The gateway's and its services' state: probes, health, metrics." },
   { name: 'documentation', description: 'This description of the API, as JSON and as a browsable page.' },
 ];
@@ -176,7 +190,7 @@ const TAGS = [
 /** One operation of the document, as the table below writes it. */
 interface OperationSpec {
   path: string;
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   operationId: string;
   tag: (typeof TAGS)[number]['name'];
   summary: string;
@@ -191,6 +205,8 @@ interface OperationSpec {
   errors?: readonly ApiError[];
   /** The error types relayed from a service, and why a 503 says Retry-After. */
   relayed?: { errors: readonly ErrorSpec[]; retryWhy: string };
+  /** OpenAPI callbacks (requests the gateway makes to the client). */
+  callbacks?: JsonObject;
 }
 
 function ocrOperation(config: Config, contract: SidecarContract): OperationSpec {
@@ -238,6 +254,157 @@ function ocrOperation(config: Config, contract: SidecarContract): OperationSpec 
     errors: ocrGatewayErrors(config),
     relayed: { errors: contract.errors, retryWhy: ' (starting, restarting, not answering its health checks, queue full, disk full, GPU out of memory)' },
   };
+}
+
+const JOB_EXAMPLE = {
+  job_id: '9f3c1e0b6d2a4f7e8c5b3a1d0e9f8c7b',
+  service: 'tesseract',
+  status: 'running',
+  pages_done: 12,
+  pages_total: 150,
+  queue_position: null,
+  created_at: '2026-11-29T18:00:00.000Z',
+  started_at: '2026-11-29T18:00:02.000Z',
+  finished_at: null,
+  expires_at: null,
+  error: null,
+  status_url: '/jobs/9f3c1e0b6d2a4f7e8c5b3a1d0e9f8c7b',
+  result_url: '/jobs/9f3c1e0b6d2a4f7e8c5b3a1d0e9f8c7b/result',
+};
+
+const JOB_ID_PARAMETER: JsonObject = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'The job id POST /jobs/{service} answered.',
+  schema: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+  example: JOB_EXAMPLE.job_id,
+};
+
+/** The engine's own errors on every job route: no answer from the primary, an unexpected failure. */
+function jobEngineErrors(): ApiError[] {
+  return [
+    new Unauthorized(),
+    new ApiError('Internal error in the job engine; the gateway log says why.'),
+    new ServiceUnavailable('The job engine did not answer: no answer from the primary within 10 s.', 5),
+  ];
+}
+
+function jobOperations(config: Config, contract: SidecarContract): OperationSpec[] {
+  const ocr = ocrOperation(config, contract);
+  const durable = config.jobs.redisUrl === '' ? 'this gateway runs jobs itself (embedded engine: not durable across a restart)' : 'jobs run on Redis (BullMQ), on any gateway that runs the service';
+  const jobAnswer = (description: string): JsonObject => ({ description, content: json(ref('Job'), JOB_EXAMPLE) });
+  return [
+    {
+      // POST /jobs/{service} and GET /jobs/{id} are one path template (OpenAPI allows no two that
+      // differ only by the parameter's name): for POST, `id` names the service.
+      path: '/jobs/{id}',
+      method: 'post',
+      operationId: 'submitJob',
+      tag: 'jobs',
+      summary: 'Submit a durable OCR job (POST /jobs/{service})',
+      description:
+        `POST /jobs/{service}: the same form, options and checks as POST /ocr/{service} (type, size, pages and options are refused before 202 with the same 4xx), but answered at once with 202 and the job; ${durable}. ` +
+        `Results and statuses are kept ${config.jobs.ttlMs / 1000} s (JOB_TTL) after the job ends; a job may run ${config.jobs.timeoutMs / 1000} s (JOB_TIMEOUT).`,
+      parameters: [
+        ...(ocr.parameters ?? []).map((p) =>
+          p.in === 'path'
+            ? { ...p, name: 'id', description: `For POST, the service that reads the document: ${String(p.description)}${config.jobs.redisUrl === '' ? '' : ' With Redis, any service some gateway sharing the Redis runs.'}` }
+            : p,
+        ),
+        {
+          name: 'callback_url',
+          in: 'query',
+          required: false,
+          description:
+            'When the job ends, its status (the Job body) is POSTed there, signed: `x-mdso-signature: sha256=<hex HMAC-SHA256 of the body with JOB_CALLBACK_SECRET>`; retried with backoff until a 2xx. ' +
+            'Refused (400 BadCallbackUrl) without JOB_CALLBACK_SECRET, and for private, loopback or reserved addresses unless JOB_CALLBACK_ALLOWED_HOSTS allows them.',
+          schema: { type: 'string', format: 'uri', maxLength: 2048, examples: ['https://checker.example.org/ocr-callback'] },
+        },
+      ],
+      requestBody: ocr.requestBody,
+      answers: {
+        '202': {
+          description: 'Queued: follow `status_url` (the Location header) and fetch `result_url` once done.',
+          headers: { Location: { description: 'The job\'s status URL.', schema: { type: 'string' } } },
+          content: json(ref('Job'), { ...JOB_EXAMPLE, status: 'queued', pages_done: 0, queue_position: 1, started_at: null }),
+        },
+      },
+      errors: [
+        new BadRequest("No file received: send the document in a multipart part named 'file'."),
+        new BadOption("Option 'pages' must be true, false or a page range such as '1-3,7' (1-based).", { option: 'pages', value: 'x' }),
+        new BadCallbackUrl("callback_url's host '10.0.0.7' is a private, loopback or reserved address: allow it in JOB_CALLBACK_ALLOWED_HOSTS to call it."),
+        new ServiceNotFound('x'),
+        new RouteNotFound('No route for POST /jobs/%74esseract: write the service name plainly, e.g. /jobs/tesseract.'),
+        new UploadTimeout(
+          `The upload is too slow: 0 bytes arrived in the last ${config.uploadRateWindowMs / 1000} s, below the minimum of ${config.uploadMinBytesPerS} bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.`,
+          { received_bytes: 0, window_s: config.uploadRateWindowMs / 1000, min_bytes_per_s: config.uploadMinBytesPerS },
+        ),
+        new FileTooLarge(config.maxUploadBytes),
+        new JobStorageFull('The job store is full (JOB_REDIS_MAX_BYTES); retry once jobs have ended and expired.', 60),
+        ...jobEngineErrors(),
+      ],
+      relayed: { errors: contract.errors.filter((e) => e.status < 500), retryWhy: ' (the job store is full, the service cannot run, the engine is busy)' },
+      callbacks: {
+        jobEnded: {
+          '{$request.query.callback_url}': {
+            post: {
+              operationId: 'jobEndedCallback',
+              summary: 'The job ended (done, failed or cancelled)',
+              description: 'Sent by the gateway to callback_url. Check `x-mdso-signature` (sha256=<hex HMAC-SHA256 of the raw body with JOB_CALLBACK_SECRET>) before trusting it.',
+              security: [],
+              parameters: [
+                { name: 'x-mdso-signature', in: 'header', required: true, description: '`sha256=` and the hex HMAC-SHA256 of the body.', schema: { type: 'string' } },
+                { name: 'x-mdso-job-id', in: 'header', required: true, description: 'The job id.', schema: { type: 'string' } },
+              ],
+              requestBody: { required: true, content: json(ref('Job'), { ...JOB_EXAMPLE, status: 'done', pages_done: 150, finished_at: '2026-11-29T18:20:00.000Z', expires_at: '2026-11-30T18:20:00.000Z' }) },
+              responses: { '200': { description: 'Any 2xx acknowledges it; anything else (or no answer within 10 s) is retried with backoff.' } },
+            },
+          },
+        },
+      },
+    },
+    {
+      path: '/jobs/{id}',
+      method: 'get',
+      operationId: 'getJob',
+      tag: 'jobs',
+      summary: "A job's status and progress",
+      parameters: [
+        JOB_ID_PARAMETER,
+        {
+          name: 'wait',
+          in: 'query',
+          required: false,
+          description: 'Long poll: answer as soon as the status changes, or after this many seconds (at most 60).',
+          schema: { type: 'integer', minimum: 0, maximum: 60, examples: [30] },
+        },
+      ],
+      answers: { '200': jobAnswer('The job: status, pages done of pages total, queue position, timestamps, the error when failed.') },
+      errors: [new BadOption("Option 'wait' must be a whole number of seconds from 0 to 60.", { option: 'wait' }), new JobNotFound(), ...jobEngineErrors()],
+    },
+    {
+      path: '/jobs/{id}/result',
+      method: 'get',
+      operationId: 'getJobResult',
+      tag: 'jobs',
+      summary: "A done job's result: the body POST /ocr/{service} answers",
+      parameters: [JOB_ID_PARAMETER],
+      answers: { '200': { description: 'The text of the document, exactly as the synchronous route answers it.', content: json(ref('OcrAnswer')) } },
+      errors: [new JobNotFound(), new JobNotDone('running'), ...jobEngineErrors()],
+    },
+    {
+      path: '/jobs/{id}',
+      method: 'delete',
+      operationId: 'cancelJob',
+      tag: 'jobs',
+      summary: 'Cancel a job',
+      description: 'A queued job never runs; a running one stops at its next page (its work in the service is aborted). An ended job is left as it is.',
+      parameters: [JOB_ID_PARAMETER],
+      answers: { '200': jobAnswer('The job, cancelled (or as it ended).') },
+      errors: [new JobNotFound(), ...jobEngineErrors()],
+    },
+  ];
 }
 
 function statusOperations(config: Config): OperationSpec[] {
@@ -333,12 +500,13 @@ function operationObject(op: OperationSpec): JsonObject {
     ...(op.parameters === undefined ? {} : { parameters: op.parameters }),
     ...(op.requestBody === undefined ? {} : { requestBody: op.requestBody }),
     responses: { ...op.answers, ...errorResponses(op.errors ?? [], op.relayed?.errors, op.relayed?.retryWhy) },
+    ...(op.callbacks === undefined ? {} : { callbacks: op.callbacks }),
   };
 }
 
 export function buildOpenApi(config: Config, contract: SidecarContract): JsonObject {
   const paths: Record<string, Record<string, JsonObject>> = {};
-  for (const op of [ocrOperation(config, contract), ...statusOperations(config), ...DOCUMENTATION_OPERATIONS]) {
+  for (const op of [ocrOperation(config, contract), ...jobOperations(config, contract), ...statusOperations(config), ...DOCUMENTATION_OPERATIONS]) {
     (paths[op.path] ??= {})[op.method] = operationObject(op);
   }
   return {

@@ -109,6 +109,33 @@ export const RemoteHealthSchema = z
     message: z.string().nullable().meta({ description: 'Why it is not ready.' }),
   })
   .meta({ id: 'RemoteHealth' });
+export const JOB_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const JobsHealthSchema = z
+  .object({
+    engine: z.enum(['embedded', 'redis']).meta({ description: '`embedded`: jobs run on this box (no REDIS_URL); `redis`: BullMQ queues on Redis shared by every box.' }),
+    durable: z.boolean().meta({ description: 'Whether jobs survive a restart of this gateway: false for the embedded engine (queued and running jobs are lost, their files removed).' }),
+  })
+  .meta({ id: 'JobsHealth' });
+
+export const JobSchema = z
+  .object({
+    job_id: z.string().meta({ description: 'Unguessable id of the job.' }),
+    service: ServiceNameSchema,
+    status: z.enum(JOB_STATUSES).meta({ description: '`queued` → `running` → `done` | `failed` | `cancelled`.' }),
+    pages_done: z.int().min(0).meta({ description: 'Pages read so far.' }),
+    pages_total: z.int().min(0).nullable().meta({ description: 'Pages the job reads (those of page_range when given); null when not known yet.' }),
+    queue_position: z.int().min(1).nullable().meta({ description: 'While queued: 1 for the next job of its service to start; else null.' }),
+    created_at: z.string().meta({ description: 'When the job was accepted (ISO 8601).' }),
+    started_at: z.string().nullable().meta({ description: 'When it last started running (ISO 8601), else null.' }),
+    finished_at: z.string().nullable().meta({ description: 'When it ended (ISO 8601), else null.' }),
+    expires_at: z.string().nullable().meta({ description: 'Once ended: when its status and result are deleted (JOB_TTL after the end).' }),
+    error: ErrorBodySchema.nullable().meta({ description: 'When failed: the error body the synchronous route would have answered (with `status`, its HTTP status, in details).' }),
+    status_url: z.string().meta({ description: 'GET it for the status (DELETE to cancel).' }),
+    result_url: z.string().meta({ description: 'GET it for the result once done: the body POST /ocr/{service} answers.' }),
+  })
+  .meta({ id: 'Job' });
 
 export const HealthSchema = z
   .object({
@@ -120,6 +147,7 @@ export const HealthSchema = z
       .record(z.string(), RemoteHealthSchema)
       .optional()
       .meta({ description: 'Services served by peer gateways (REMOTE_SERVICES), as the last poll of their /health found them; present only when REMOTE_SERVICES is set.' }),
+    jobs: JobsHealthSchema,
   })
   .meta({ id: 'Health' });
 
@@ -141,3 +169,4 @@ export type Health = z.infer<typeof HealthSchema>;
 export type Services = z.infer<typeof ServicesSchema>;
 export type Livez = z.infer<typeof LivezSchema>;
 export type Readyz = z.infer<typeof ReadyzSchema>;
+export type Job = z.infer<typeof JobSchema>;

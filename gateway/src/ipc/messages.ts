@@ -1,6 +1,7 @@
 // The messages between the primary and its workers over cluster IPC (health snapshots, questions
 // and answers, heartbeats), and how the primary hands the workers their Config and the sidecars' contract.
 import type { HealthSnapshot } from './health-snapshot.js';
+import type { JobRequest } from './job-messages.js';
 
 /**
  * The environment variable through which the primary hands its validated Config (JSON) to the
@@ -31,6 +32,8 @@ export type WorkerToPrimary =
   | { type: 'snapshot-please' }
   | { type: 'recycle-me' }
   | { type: 'ask'; what: PrimaryQuestion; id: number }
+  /** A durable job's submission, status, result or cancellation; answered with JSON (job-messages.ts's JobReply). */
+  | { type: 'job'; request: JobRequest; id: number }
   /** Sent every WORKER_HEARTBEAT_MS by a worker whose event loop turns (see WorkerPool's watchdog). */
   | { type: 'alive' };
 
@@ -38,7 +41,7 @@ export type WorkerToPrimary =
 export const WORKER_HEARTBEAT_MS = 1000;
 
 const PRIMARY_TO_WORKER = new Set(['snapshot', 'shutdown', 'answer']);
-const WORKER_TO_PRIMARY = new Set(['snapshot-please', 'recycle-me', 'ask', 'alive']);
+const WORKER_TO_PRIMARY = new Set(['snapshot-please', 'recycle-me', 'ask', 'job', 'alive']);
 
 export function isPrimaryToWorker(msg: unknown): msg is PrimaryToWorker {
   return typeof msg === 'object' && msg !== null && PRIMARY_TO_WORKER.has(String((msg as { type?: unknown }).type));

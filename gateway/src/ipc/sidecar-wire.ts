@@ -1,5 +1,5 @@
 // The gateway⇄sidecar wire, the one TypeScript description of it: what a sidecar answers on its Unix
-// socket (GET /health, POST /ocr, its errors) and the contract it prints (`python -m mdso_sidecar
+// socket (GET /health, POST /ocr, POST /inspect, its errors) and the contract it prints (`python -m mdso_sidecar
 // --contract`: each service's options, the page range, boolean words, error types). The Python package
 // is the source (server.py, contract.py); these types say what the gateway reads of it, and
 // parseContract checks the contract once, where it is read.
@@ -74,6 +74,18 @@ export interface SidecarOcrBody {
   /** Time the request spent in the sidecar, upload included (the access log says it). */
   ms: number;
   /** Pages of the document, read or not (the access log says it). */
+  document_pages: number;
+}
+
+/**
+ * A POST /inspect answer (200): what a POST /ocr of the same request would read, found without
+ * reading a page (its refusals are /ocr's own error answers).
+ */
+export interface SidecarInspectBody {
+  /** The type sniffed from the bytes: PDF, PNG, JPEG, TIFF, BMP, GIF or WebP. */
+  kind: string;
+  /** Pages the request would read (its page range's). */
+  pages_total: number;
   document_pages: number;
 }
 

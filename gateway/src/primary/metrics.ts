@@ -88,7 +88,8 @@ function gpuBytes(s: SidecarStatus, gb: number | undefined): number | undefined 
 /** The primary's side: its own gauges plus every worker's registry, summed. */
 export class PrimaryMetrics {
   private readonly aggregator = new AggregatorRegistry();
-  private readonly registry = new Registry();
+  /** The primary's own metrics (the job engine's register here too). */
+  readonly registry = new Registry();
 
   constructor(snapshot: () => HealthSnapshot, workerCount: () => number, build: BuildInfo = buildInfo()) {
     const registers = [this.registry];

@@ -8,9 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { JobRequest } from '../ipc/job-messages.js';
 import { type PrimaryQuestion, type PrimaryToWorker, WORKER_CONFIG_ENV, WORKER_CONTRACT_ENV } from '../ipc/messages.js';
 import type { SidecarContract } from '../ipc/sidecar-wire.js';
 import { mainInterpreter, readSidecarContract } from '../sidecar-contract.js';
+import { CallbackSender } from '../jobs/callbacks.js';
+import { createJobEngine } from '../jobs/create-engine.js';
+import { type JobEngine, answerJobRequest } from '../jobs/job-engine.js';
+import { JobMetrics } from '../jobs/job-metrics.js';
 import { HealthPoller } from './health-poller.js';
 import { PrimaryMetrics, buildInfo } from './metrics.js';
 import { RemotePeers } from './remote-peers.js';
@@ -57,6 +62,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   let pool: WorkerPool | null = null;
   const remotes = config.remoteServices.length > 0 ? new RemotePeers(config.remoteServices, logger) : null;
   const poller = new HealthPoller(supervisors, config.healthPollMs, (snapshot) => pool?.broadcast({ type: 'snapshot', snapshot }), remotes);
+  let jobs: JobEngine | null = null;
   const current = (): PrimaryToWorker => ({ type: 'snapshot', snapshot: poller.snapshot() });
 
   let stopping = false;
@@ -65,6 +71,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     stopping = true;
     logger.info('shutting down: draining requests', { signal, grace_s: config.shutdownGraceMs / 1000 });
     await pool?.stop(config.shutdownGraceMs);
+    await jobs?.close().catch((err: unknown) => logger.warn('job engine did not close cleanly', { error: err instanceof Error ? err.message : String(err) }));
     poller.stop();
     await Promise.all(supervisors.map((s) => s.stop()));
     if (config.runDir === '') rmSync(runDir, { recursive: true, force: true });
@@ -103,7 +110,20 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       });
     return openapi;
   };
-  pool = new WorkerPool(config.workers, config.workerStallTimeoutMs, workerEnv, logger, current, answer);
+  // The jobs run here, beside the sidecars they talk to; the workers submit and read them over IPC.
+  const jobMetrics = new JobMetrics(metrics.registry, () => jobs?.counts() ?? Promise.reject(new Error('no job engine')));
+  jobs = await createJobEngine({
+    settings: config.jobs,
+    sidecarOf: (service) => poller.snapshot().services.find((s) => s.name === service),
+    callbacks: new CallbackSender(config.jobs.callbackSecret, config.jobs.callbackAllowedHosts, logger.child({ component: 'jobs' })),
+    logger: logger.child({ component: 'jobs' }),
+    metrics: jobMetrics,
+  }, config.services.map((s) => s.name));
+  if (stopping) return;
+  const engine = jobs;
+  const answerJob = (request: JobRequest): Promise<string> =>
+    answerJobRequest(engine, request, (err) => logger.error('job request failed', { op: request.op, error: err instanceof Error ? err.stack : String(err) }));
+  pool = new WorkerPool(config.workers, config.workerStallTimeoutMs, workerEnv, logger, current, answer, answerJob);
   pool.start();
   const states = Object.fromEntries(supervisors.map((s) => [s.name, s.status().state]));
   const remoteStates = Object.fromEntries((remotes?.status() ?? []).map((r) => [r.name, r.state]));

@@ -4,6 +4,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
+import type { JobRequest } from '../ipc/job-messages.js';
 import { isWorkerToPrimary, type PrimaryQuestion, type PrimaryToWorker, WORKER_HEARTBEAT_MS } from '../ipc/messages.js';
 
 const QUICK_EXIT_MS = 5000;
@@ -29,6 +30,8 @@ export class WorkerPool {
     private readonly currentMessage: () => PrimaryToWorker,
     /** What a worker asks for: the aggregated Prometheus text (GET /metrics), the OpenAPI document. */
     private readonly answer: (what: PrimaryQuestion) => Promise<string>,
+    /** A durable jobs request (the job engine's JobReply as JSON text; never rejects). */
+    private readonly answerJob: (request: JobRequest) => Promise<string>,
   ) {}
 
   start(): void {
@@ -109,7 +112,9 @@ export class WorkerPool {
         if (!worker.isDead()) this.lastAlive.set(worker, Date.now());
       } else if (msg.type === 'snapshot-please') send(worker, this.currentMessage());
       else if (msg.type === 'recycle-me') this.recycle(worker);
-      else if (msg.type === 'ask') {
+      else if (msg.type === 'job') {
+        void this.answerJob(msg.request).then((text) => send(worker, { type: 'answer', id: msg.id, text }));
+      } else if (msg.type === 'ask') {
         this.answer(msg.what).then(
           (text) => send(worker, { type: 'answer', id: msg.id, text }),
           (err: unknown) => send(worker, { type: 'answer', id: msg.id, text: null, error: err instanceof Error ? err.message : String(err) }),

@@ -1,5 +1,5 @@
 // The worker's express application: request id, security headers, access log, metrics, open routes
-// (probes, API docs), auth, routes, and the single error-mapping middleware.
+// (probes, API docs), auth, routes (OCR, durable jobs), and the single error-mapping middleware.
 import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { SidecarContract } from '../ipc/sidecar-wire.js';
@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { apiKeyAuth } from './auth.js';
 import { docsRouter } from './docs-routes.js';
 import { errorHandler, notFound } from './error-handler.js';
+import { jobsRouter } from './jobs-route.js';
 import { metricsRoute, observeRequests } from './metrics-route.js';
 import { ocrRoute } from './ocr-route.js';
 import { remoteRoute } from './remote-route.js';
@@ -53,6 +54,7 @@ export function createApp(
   app.get('/services', servicesRoute(store));
   // A remote service's requests are proxied to its peer; the local route takes the others.
   app.post('/ocr/:service', remoteRoute(config, store, metrics), ...ocrRoute(config, store, metrics, contract));
+  app.use(jobsRouter(config, store, primary, contract));
 
   app.use(notFound);
   app.use(errorHandler);

@@ -42,11 +42,4 @@ function toApiError(err: unknown): ApiError {
   return new ApiError('Internal error; the request id identifies it in the gateway log.');
 }
 
-/**
- * `text` from a sidecar or the supervisor (a crash reason, an unavailable engine's message) as a
- * client may read it: absolute paths (the command line of a crashed sidecar, a weights folder) are
- * replaced; GET /health keeps the full text for operators. Linear: one character class, no nesting.
- */
-export function withoutServerPaths(text: string): string {
-  return text.replace(/(^|[\s'"(=,])\/[^\s'"(),;]+/g, '$1a server path (see GET /health)');
-}
+export { withoutServerPaths } from '../api/ocr-answer.js';

@@ -44,6 +44,10 @@ const FIXED_ROUTES = new Set(['/health', '/services', '/livez', '/readyz', '/met
 /** The route pattern of a path, from a fixed set (known even when auth answered before routing). */
 export function routeLabel(path: string): string {
   if (/^\/ocr\/[^/]+\/?$/.test(path)) return '/ocr/{service}';
+  // A job id is 32 hex digits; no service is named so.
+  if (/^\/jobs\/[0-9a-f]{32}$/.test(path)) return '/jobs/{id}';
+  if (/^\/jobs\/[^/]+\/result$/.test(path)) return '/jobs/{id}/result';
+  if (/^\/jobs\/[^/]+$/.test(path)) return '/jobs/{service}';
   if (FIXED_ROUTES.has(path)) return path;
   if (path.startsWith('/docs/')) return '/docs';
   return 'unmatched';

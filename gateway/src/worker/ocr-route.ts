@@ -13,20 +13,19 @@ import {
   RouteNotFound,
   ServiceNotFound,
   ServiceUnavailable,
-  SidecarError,
   UploadTimeout,
 } from '../api/errors.js';
-import { type OcrOptions, PAGE_BREAK, parseOcrOptions } from '../api/ocr-options.js';
-import type { OcrAnswer } from '../api/schemas.js';
+import { type OcrOptions, parseOcrOptions } from '../api/ocr-options.js';
+import { publicAnswer, sidecarError, withoutServerPaths } from '../api/ocr-answer.js';
 import type { Config } from '../config.js';
 import type { SidecarStatus } from '../ipc/health-snapshot.js';
 import type { SidecarContract, SidecarOcrBody, SidecarPage } from '../ipc/sidecar-wire.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
-import { sendError, withoutServerPaths } from './error-handler.js';
+import { sendError } from './error-handler.js';
 import { OcrExchange } from './ocr-exchange.js';
 import { contextOf, forLog } from './request-context.js';
 import { SidecarStorage } from './sidecar-storage.js';
-import { watchUpload } from './upload-watch.js';
+import { slowUpload, watchUpload } from './upload-watch.js';
 import type { SnapshotStore } from './snapshot-store.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -86,7 +85,7 @@ function resolveService(config: Config, store: SnapshotStore): RequestHandler {
 }
 
 /** Before a byte of the body is read: a multipart form, not declared larger than MAX_UPLOAD_MB (413). */
-function checkUploadHeaders(config: Config): RequestHandler {
+export function checkUploadHeaders(config: Config): RequestHandler {
   return (req, _res, next) => {
     assertUploadHeaders(req, config);
     next();
@@ -149,15 +148,8 @@ function enforceDeadlines(config: Config): RequestHandler {
       res.once('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref());
       sendError(res, err);
     };
-    const stopWatch = watchUpload(req, { windowMs: config.uploadRateWindowMs, minBytesPerS: config.uploadMinBytesPerS }, (received) =>
-      failUpload(
-        new UploadTimeout(
-          `The upload is too slow: ${received} bytes arrived in the last ${config.uploadRateWindowMs / 1000} s, below the ` +
-            `minimum of ${config.uploadMinBytesPerS} bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.`,
-          { received_bytes: received, window_s: config.uploadRateWindowMs / 1000, min_bytes_per_s: config.uploadMinBytesPerS },
-        ),
-      ),
-    );
+    const rate = { windowMs: config.uploadRateWindowMs, minBytesPerS: config.uploadMinBytesPerS };
+    const stopWatch = watchUpload(req, rate, (received) => failUpload(slowUpload(rate, received)));
     exchange.onUploadEnd(stopWatch);
     const timer = setTimeout(() => {
       if (exchange.uploading) {
@@ -250,8 +242,6 @@ function answer(metrics: WorkerMetrics): RequestHandler {
   };
 }
 
-const BLANK_PAGE_WARNING = 'No text was found on this page: it is blank, or its text could not be seen (check the scan or photo).';
-
 const SOURCE_LABEL = /^[a-z][a-z:-]{0,31}$/;
 
 function countPages(metrics: WorkerMetrics, service: string, pages: readonly SidecarPage[]): void {
@@ -276,7 +266,7 @@ function optionsForLog(options: OcrOptions): Record<string, string | boolean> {
   return out;
 }
 
-function assertCanServe(sidecar: SidecarStatus): void {
+export function assertCanServe(sidecar: SidecarStatus): void {
   const name = sidecar.name;
   const why = withoutServerPaths(sidecar.message ?? 'see the gateway log');
   switch (sidecar.state) {
@@ -299,50 +289,6 @@ function assertCanServe(sidecar: SidecarStatus): void {
   }
 }
 
-function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number): OcrAnswer {
-  const out: OcrAnswer = {
-    text: body.pages.map((p) => p.text).join(PAGE_BREAK),
-    service: body.service,
-    page_count: body.pages.length,
-    duration_ms: durationMs,
-  };
-  const failed = body.pages.filter((p) => p.error !== null).map((p) => p.page);
-  if (failed.length > 0) out.failed_pages = failed;
-  const blank = (p: SidecarPage): boolean => p.error === null && (p.blank ?? p.text.trim() === '');
-  const blankPages = body.pages.filter(blank).map((p) => p.page);
-  if (blankPages.length > 0) out.blank_pages = blankPages;
-  if (includePages) {
-    out.pages = body.pages.map((p) => ({
-      page: p.page,
-      text: p.text,
-      source: p.source,
-      duration_ms: p.ms,
-      error: p.error,
-      blank: p.blank ?? p.text.trim() === '',
-      ...(blank(p) ? { warning: BLANK_PAGE_WARNING } : {}),
-      rotation: p.rotation ?? 0,
-      ...(p.meta !== undefined ? { meta: p.meta } : {}),
-    }));
-  }
-  return out;
-}
-
-function sidecarError(result: SidecarAnswer): ApiError {
-  const body = (typeof result.body === 'object' && result.body !== null ? result.body : {}) as {
-    error?: unknown;
-    type?: unknown;
-    details?: unknown;
-  };
-  const retry = Number(result.headers['retry-after']);
-  return new SidecarError(
-    result.status,
-    typeof body.type === 'string' ? body.type : 'SidecarError',
-    typeof body.error === 'string' ? withoutServerPaths(body.error) : `The OCR service answered ${result.status}.`,
-    typeof body.details === 'object' && body.details !== null ? (body.details as Record<string, unknown>) : {},
-    Number.isFinite(retry) ? retry : result.status === 503 ? 5 : undefined,
-  );
-}
-
 const MULTER_MESSAGES: Record<string, string> = {
   LIMIT_UNEXPECTED_FILE: "Send exactly one file, in a multipart part named 'file'.",
   LIMIT_FILE_COUNT: "Send exactly one file, in a multipart part named 'file'.",
@@ -353,7 +299,7 @@ const MULTER_MESSAGES: Record<string, string> = {
   MISSING_FIELD_NAME: 'A form part has no name.',
 };
 
-function multipartError(err: unknown, maxUploadBytes: number): ApiError {
+export function multipartError(err: unknown, maxUploadBytes: number): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof multer.MulterError) {
     if (err.code === 'LIMIT_FILE_SIZE') return new FileTooLarge(maxUploadBytes);

@@ -75,6 +75,8 @@ export function healthRoute(config: Config, store: SnapshotStore) {
         ]),
       ),
       ...(config.remoteServices.length === 0 ? {} : { remote: Object.fromEntries(remotes.map((r) => [r.name, remoteHealth(r)])) }),
+      // The embedded engine keeps jobs in the primary's memory: a restart loses the unfinished ones.
+      jobs: config.jobs.redisUrl === '' ? { engine: 'embedded', durable: false } : { engine: 'redis', durable: true },
     };
     res.json(body);
   };

@@ -1,6 +1,7 @@
 // The upload's own deadline: a client that stalls or trickles its upload is cut off with 408 long
 // before TIMEOUT, so slow senders hold neither a worker's connection nor a sidecar for minutes.
 import type { Request } from 'express';
+import { UploadTimeout } from '../api/errors.js';
 
 export interface UploadRate {
   windowMs: number;
@@ -36,4 +37,13 @@ export function watchUpload(req: Request, rate: UploadRate, tooSlow: (receivedBy
     clearInterval(timer);
     req.off('pause', onPause);
   };
+}
+
+/** The 408 of an upload that brought `received` bytes in its last window (POST /ocr and POST /jobs). */
+export function slowUpload(rate: UploadRate, received: number): UploadTimeout {
+  return new UploadTimeout(
+    `The upload is too slow: ${received} bytes arrived in the last ${rate.windowMs / 1000} s, below the ` +
+      `minimum of ${rate.minBytesPerS} bytes/s (UPLOAD_MIN_RATE); check the connection and send the file again.`,
+    { received_bytes: received, window_s: rate.windowMs / 1000, min_bytes_per_s: rate.minBytesPerS },
+  );
 }
