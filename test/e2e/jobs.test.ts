@@ -189,6 +189,37 @@ describe('durable jobs, embedded engine', () => {
 });
 
 describe('durable jobs, embedded engine: expiry and restarts', () => {
+  it('refuses to start a second gateway on a JOB_DATA_DIR in use, which would empty it; the first one\'s job is untouched', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mdso-jobs-'));
+    const first = await startGateway({ ...HOLDABLE, JOB_DATA_DIR: dataDir });
+    try {
+      // A job held queued behind a frozen sidecar: its upload is a file the second start would remove.
+      const { pid } = await sidecarOf(first, 'tesseract');
+      process.kill(pid, 'SIGSTOP');
+      await waitFor(first, async () => (await sidecarOf(first, 'tesseract')).state === 'unresponsive', 60_000);
+      const job = (await submitJob(first, 'tesseract', pdfForm())).json;
+      const before = filesUnder(dataDir);
+      assert.equal(before.length, 1, before.join(', '));
+
+      const second = await startGateway({ JOB_DATA_DIR: dataDir }, { waitReady: false });
+      const code = await second.exited;
+      assert.equal(code, 2, second.logs().slice(-2000));
+      assert.ok(second.logs().includes(`JOB_DATA_DIR ${dataDir} is in use by another gateway (pid ${String(first.proc.pid)})`), second.logs().slice(-2000));
+      await second.stop();
+      assert.deepEqual(filesUnder(dataDir), before, "the first gateway's job files are intact");
+
+      process.kill(pid, 'SIGCONT');
+      assert.equal((await waitJob(first, job.job_id, (j) => j.status === 'done')).status, 'done');
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+    // Stopped, it gives the directory back: the next gateway starts on it.
+    assert.deepEqual(filesUnder(dataDir, { withClaim: true }), []);
+    const next = await startGateway({ JOB_DATA_DIR: dataDir });
+    assert.equal(await next.stop(), 0);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
   it('deletes a job and its files JOB_TTL after it ends', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mdso-jobs-'));
     const gw = await startGateway({ JOB_DATA_DIR: dataDir, JOB_TTL: '2' });

@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { type IncomingHttpHeaders, createServer } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DATA_DIR_CLAIM } from '../../gateway/src/jobs/data-dir-claim.js';
 import { API_KEY, type Gateway, alive, fixture, ocrForm } from './gateway.js';
 
 export interface JobBody {
@@ -104,10 +105,14 @@ export async function sidecarOf(gw: Gateway, service: string): Promise<{ pid: nu
 }
 
 /** Every file under `dir` (recursively), relative to it. */
-export function filesUnder(dir: string): string[] {
+/**
+ * The job files under a JOB_DATA_DIR (relative paths): every file but the running gateway's claim on
+ * the directory (jobs/data-dir-claim.ts), which a stopped gateway removes too.
+ */
+export function filesUnder(dir: string, { withClaim = false } = {}): string[] {
   try {
     return readdirSync(dir, { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile())
+      .filter((e) => e.isFile() && (withClaim || !(e.name === DATA_DIR_CLAIM && e.parentPath === dir)))
       .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
   } catch {
     return [];

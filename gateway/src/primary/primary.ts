@@ -14,6 +14,7 @@ import type { SidecarContract } from '../ipc/sidecar-wire.js';
 import { mainInterpreter, readSidecarContract } from '../sidecar-contract.js';
 import { CallbackSender } from '../jobs/callbacks.js';
 import { createJobEngine } from '../jobs/create-engine.js';
+import { DataDirInUse, claimDataDir } from '../jobs/data-dir-claim.js';
 import { type JobEngine, answerJobRequest } from '../jobs/job-engine.js';
 import { JobMetrics } from '../jobs/job-metrics.js';
 import { HealthPoller } from './health-poller.js';
@@ -24,6 +25,15 @@ import { WorkerPool } from './worker-pool.js';
 
 export async function runPrimary(config: Config, logger: Logger): Promise<void> {
   for (const warning of config.warnings) logger.warn(warning);
+  let releaseDataDir: () => void;
+  try {
+    releaseDataDir = claimDataDir(config.jobs.dataDir);
+  } catch (err) {
+    if (!(err instanceof DataDirInUse)) throw err;
+    // Before any sidecar starts: one line, as for a configuration error.
+    logger.error(err.message);
+    process.exit(2);
+  }
 
   const workerEnv: Record<string, string> = {};
   if (config.apiKeys.length === 0) {
@@ -72,6 +82,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     logger.info('shutting down: draining requests', { signal, grace_s: config.shutdownGraceMs / 1000 });
     await pool?.stop(config.shutdownGraceMs);
     await jobs?.close().catch((err: unknown) => logger.warn('job engine did not close cleanly', { error: err instanceof Error ? err.message : String(err) }));
+    releaseDataDir();
     poller.stop();
     await Promise.all(supervisors.map((s) => s.stop()));
     if (config.runDir === '') rmSync(runDir, { recursive: true, force: true });
