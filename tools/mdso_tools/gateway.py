@@ -40,6 +40,8 @@ class Gateway:
             "HOST": "127.0.0.1",
             "API_KEY": KEY,
             "RUN_DIR": str(self.run_dir),
+            # Its own: a gateway serving from this checkout holds data/jobs (one gateway per directory).
+            "JOB_DATA_DIR": str(self.base / "jobs"),
             "WORKERS": str(workers),
             # The service the bench measures (socket_path); the eval names the ones it reads with.
             "ENABLED_SERVICES": "tesseract",
