@@ -101,11 +101,28 @@ describe('durable jobs, embedded engine', () => {
   it('GET ?wait= long-polls until the status changes, bounded', async () => {
     const job = (await submitJob(gw, 'tesseract', pdfForm())).json;
     const ended = await waitJob(gw, job.job_id, (j) => j.status === 'done');
-    // Nothing changes any more: the wait ends at its bound with the same status.
+    // Ended, it changes no more: answered at once, not at the bound (60 s; a busy machine answers a
+    // GET in far less than the 45 s allowed here).
     const t0 = Date.now();
-    const again = await getJob(gw, job.job_id, '?wait=1');
+    const again = await getJob(gw, job.job_id, '?wait=60');
     assert.equal(again.json.status, ended.status);
-    assert.ok(Date.now() - t0 >= 900, 'waited');
+    assert.ok(Date.now() - t0 < 45_000, `an ended job waited ${Date.now() - t0} ms`);
+    // A job that may still change waits for the change or the bound: a queued job behind a frozen
+    // sidecar stays queued for the whole wait.
+    const { pid } = await sidecarOf(gw, 'tesseract');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await waitFor(gw, async () => (await sidecarOf(gw, 'tesseract')).state === 'unresponsive', 60_000);
+      const held = (await submitJob(gw, 'tesseract', pdfForm())).json;
+      const t1 = Date.now();
+      const still = await getJob(gw, held.job_id, '?wait=1');
+      assert.equal(still.json.status, 'queued');
+      assert.ok(Date.now() - t1 >= 900, 'waited for a change');
+      process.kill(pid, 'SIGCONT');
+      assert.equal((await waitJob(gw, held.job_id, (j) => j.status === 'done')).status, 'done');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
     assert.equal((await getJob(gw, job.job_id, '?wait=soon')).status, 400);
   });
 

@@ -5,7 +5,8 @@ Run by scripts/bench in the bench venv (.venv-bench: ocrmypdf, rapidfuzz), as
 interleaved (A, B, C, then B, C, A...) in the same run, so load from other processes on the machine
 affects each side alike. Environment: BENCH_REPS (throughput repetitions, default 3), BENCH_PAGES
 (pages of the scanned quote, default 6), BENCH_LAT_N (requests per side for latency, default 60),
-BENCH_SKIP (comma list of sections to skip: dpi,throughput,latency,health,memory,stream).
+BENCH_SKIP (comma list of sections to skip: dpi,throughput,latency,health,memory,stream,jobs),
+BENCH_JOBS_N (jobs of the scanned quote per run in the jobs section, default 4; bench_jobs.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mdso_tools import ROOT, bench_inputs
+from mdso_tools import ROOT, bench_inputs, bench_jobs
 from mdso_tools.bench_dpi import read_at
 from mdso_tools.gateway import KEY, Gateway, multipart, post_ocr
 from mdso_tools.scoring import cer, digit_cer
@@ -388,6 +389,8 @@ def main() -> None:
         memory(inputs)
     if "stream" not in SKIP:
         streaming(inputs)
+    if "jobs" not in SKIP:
+        bench_jobs.run(inputs, PAGES, max(1, REPS - 1), LAT_N // 2, say)
     say(f"bench took {time.time() - started:.0f} s; load avg at the end {os.getloadavg()[0]:.2f}")
     (OUT / "report.md").write_text("\n".join(report) + "\n")
 

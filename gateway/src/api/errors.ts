@@ -137,6 +137,7 @@ export class PeerRefusedKey extends ApiError {
     });
   }
 }
+
 /** No such job for this API key: never created, expired (JOB_TTL), or another key's. */
 export class JobNotFound extends ApiError {
   override readonly status = 404;

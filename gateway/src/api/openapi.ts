@@ -376,7 +376,7 @@ function jobOperations(config: Config, contract: SidecarContract): OperationSpec
           name: 'wait',
           in: 'query',
           required: false,
-          description: 'Long poll: answer as soon as the status changes, or after this many seconds (at most 60).',
+          description: 'Long poll: answer as soon as the status changes, or after this many seconds (at most 60); a job that has ended (done, failed, cancelled) is answered at once.',
           schema: { type: 'integer', minimum: 0, maximum: 60, examples: [30] },
         },
       ],

@@ -111,6 +111,8 @@ export const RemoteHealthSchema = z
   .meta({ id: 'RemoteHealth' });
 export const JOB_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+/** The statuses a job does not leave. */
+export const ENDED_JOB_STATUSES: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
 
 export const JobsHealthSchema = z
   .object({

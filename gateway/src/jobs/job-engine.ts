@@ -3,7 +3,7 @@
 // job runner (job-runner.ts). A job as stored (JobRecord) and as a client sees it (Job).
 import { randomBytes } from 'node:crypto';
 import { ApiError, errorRecord } from '../api/errors.js';
-import type { ErrorBody, Job, JobStatus } from '../api/schemas.js';
+import { ENDED_JOB_STATUSES, type ErrorBody, type Job, type JobStatus } from '../api/schemas.js';
 import type { ErrorRecord, JobRequest, JobSubmission } from '../ipc/job-messages.js';
 
 /** A job as an engine keeps it (JSON: a file's or a Redis hash's worth). */
@@ -76,7 +76,7 @@ export function newRecord(id: string, s: JobSubmission, now: number): JobRecord 
   };
 }
 
-export const ENDED: readonly JobStatus[] = ['done', 'failed', 'cancelled'];
+export const ENDED = ENDED_JOB_STATUSES;
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 

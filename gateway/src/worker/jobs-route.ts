@@ -11,7 +11,7 @@ import multer from 'multer';
 import { BadOption, BadRequest, RouteNotFound, ServiceNotFound, ServiceUnavailable, fromErrorRecord } from '../api/errors.js';
 import { sidecarError } from '../api/ocr-answer.js';
 import { type OcrOptions, parseOcrOptions, parseRequestOptions } from '../api/ocr-options.js';
-import type { Job } from '../api/schemas.js';
+import { ENDED_JOB_STATUSES, type Job } from '../api/schemas.js';
 import type { Config } from '../config.js';
 import { INCOMING_DIR, type JobReply, type JobRequest } from '../ipc/job-messages.js';
 import type { SidecarContract, SidecarInspectBody } from '../ipc/sidecar-wire.js';
@@ -96,7 +96,9 @@ export function jobsRouter(config: Config, store: SnapshotStore, primary: Primar
     const first = job.status;
     let closed = false;
     res.once('close', () => (closed = true));
-    while (job.status === first && Date.now() < deadline && !closed) {
+    // An ended job changes no more: answered at once (a client looping on ?wait= until it ends would
+    // otherwise wait out the bound once more after every job that ended between two of its calls).
+    while (job.status === first && !ENDED_JOB_STATUSES.includes(job.status) && Date.now() < deadline && !closed) {
       await sleep(Math.min(POLL_MS, Math.max(1, deadline - Date.now())));
       job = jobOf(await ask(primary, { op: 'get', jobId, owner }));
     }
