@@ -30,8 +30,11 @@ def model_setting(settings: Settings, default_id: str, allowed: tuple[str, ...] 
 
 
 def model_dir_name(model: str) -> str:
-    """The directory a hub model lives in under $MODEL_DIR/<service>/: the last part of its id."""
-    return model.rstrip("/").split("/")[-1]
+    """The directory a hub model lives in under $MODEL_DIR/<service>/: the last part of its id, with
+    periods written as underscores (rednote-hilab/dots.ocr -> dots_ocr): a checkpoint that ships its
+    modelling code is imported by transformers as a package named after its directory, and versions
+    before 4.56 read a period there as a package boundary."""
+    return model.rstrip("/").split("/")[-1].replace(".", "_")
 
 
 def model_path(settings: Settings, model: str) -> Path:

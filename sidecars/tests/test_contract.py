@@ -58,6 +58,7 @@ def test_every_service_with_its_engines_declarations() -> None:
         "marker": ["force_ocr"],
         "nanonets": ["format"],
         "olmocr": [],
+        "dotsocr": [],
     }
     assert printed["page_range"]["names"] == list(PAGE_RANGE_NAMES)
     assert printed["page_range"]["pattern"] == PAGE_RANGE_PATTERN

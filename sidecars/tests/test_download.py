@@ -63,6 +63,7 @@ def test_default_targets(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert f"MODEL_DIR={models}" in out
     assert f"nanonets/Nanonets-OCR-s (~7.5 GB)  ->  {models}/nanonets/Nanonets-OCR-s/ [missing]" in out
     assert f"allenai/olmOCR-2-7B-1025 (~16.6 GB)  ->  {models}/olmocr/olmOCR-2-7B-1025/ [missing]" in out
+    assert f"rednote-hilab/dots.ocr (~6.1 GB)  ->  {models}/dotsocr/dots_ocr/ [missing]" in out
     for checkpoint in CHECKPOINTS.values():
         assert f"https://models.datalab.to/{checkpoint}/  ->  {models}/marker/{checkpoint}/" in out
     assert f"GoNotoCurrent-Regular.ttf  ->  {models}/marker/fonts/GoNotoCurrent-Regular.ttf" in out
@@ -96,7 +97,7 @@ def test_services_from_environment_then_dotenv(tmp_path: Path) -> None:
     # The real environment wins over .env.
     result = script(tmp_path, "--dry-run", DOTENV_CONFIG_PATH=str(dotenv), ENABLED_SERVICES="olmocr")
     assert "/from/dotenv/olmocr/olmOCR-2-7B-1025/" in result.stdout and "marker" not in result.stdout
-    assert default_services({"ENABLED_SERVICES": " "}) == ["marker", "nanonets", "olmocr"]
+    assert default_services({"ENABLED_SERVICES": " "}) == ["marker", "nanonets", "olmocr", "dotsocr"]
     # Split as the gateway splits it.
     enabled = default_services({"ENABLED_SERVICES": " Tesseract,RAPIDOCR , tesseract"})
     assert enabled == ["tesseract", "rapidocr"]
@@ -127,7 +128,7 @@ def test_one_registry() -> None:
         module, _, cls = spec.engine.partition(":")
         assert f"class {cls}(" in (REGISTRY_FILE.parent / f"{module}.py").read_text(), spec.engine
         assert all((REPO / f).is_file() for f in spec.requirements), spec.requirements
-    for service in ("nanonets", "olmocr"):
+    for service in ("nanonets", "olmocr", "dotsocr"):
         vlm_engine = engine_class(service)
         assert issubclass(vlm_engine, VlmEngine)
         vlm = read_vlm_settings(load_settings(service, {}), vlm_engine.profile)
@@ -139,7 +140,7 @@ def test_each_engine_owns_its_weights() -> None:
     """What a service fetches is its engine module's WEIGHTS; one with nothing to download declares
     NoWeights, saying where its models come from. A hub engine's profile knows the models of its
     module's own plan."""
-    assert model_services() == ["marker", "nanonets", "olmocr"]
+    assert model_services() == ["marker", "nanonets", "olmocr", "dotsocr"]
     for name in SERVICES:
         declared = declared_weights(name)
         weights = weights_plan(name)
@@ -186,7 +187,7 @@ def test_complete_directories_are_skipped(capsys: pytest.CaptureFixture[str], tm
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--dry-run", "foo"], env={}) == 2
-    known = "tesseract, rapidocr, hybrid, marker, nanonets, olmocr"
+    known = "tesseract, rapidocr, hybrid, marker, nanonets, olmocr, dotsocr"
     assert f"unknown service 'foo'; known: {known}" in capsys.readouterr().err
     assert main(["--dry-run", "nanonets"], env={"NANONETS_MODEL": " ", "MAX_PAGES": "0"}) == 2
     assert "MAX_PAGES" in capsys.readouterr().err

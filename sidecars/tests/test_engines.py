@@ -52,6 +52,7 @@ def test_importing_the_sidecar_imports_no_heavy_dependency() -> None:
         "mdso_sidecar.engines.rapidocr",
         "mdso_sidecar.engines.marker",
         "mdso_sidecar.engines.olmocr",
+        "mdso_sidecar.engines.dotsocr",
         "mdso_sidecar.engines.vlm.runtime",
     } <= set(found["imported"])
     assert found["heavy"] == []

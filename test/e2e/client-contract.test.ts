@@ -2,6 +2,8 @@
 // exchanges, the public API's status codes and shapes.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
@@ -312,5 +314,111 @@ describe('client contract (tesseract)', () => {
 
   it('never logs the API key', () => {
     assert.ok(!gw.logs().includes(API_KEY));
+  });
+});
+
+// The client's fourth model. Its dotsocr reader sends the request its nanonets reader was recorded
+// sending (same Faraday multipart body; only the model in the path differs). dots.ocr itself is played
+// by a fake OpenAI-compatible server (vLLM's API) answering recorded-shape layout cells.
+const DOTS_MODEL = 'rednote-hilab/dots.ocr';
+const DOTS_PLACEHOLDER = '<|img|><|imgpad|><|endofimg|>';
+const DOTS_CELLS = [
+  { bbox: [20, 10, 600, 40], category: 'Page-header', text: 'DUPOND Martin — Devis n° 2025-117 du 15/07/2025' },
+  { bbox: [20, 60, 300, 140], category: 'Text', text: 'Entreprise Rénov\n456 rue des Cerises\n06300 Nice' },
+  {
+    bbox: [20, 160, 600, 260],
+    category: 'Table',
+    text: '<table><tr><th>Désignation</th><th>Prix</th></tr><tr><td>Pompe à chaleur PàC</td><td>1000€</td></tr></table>',
+  },
+  { bbox: [20, 460, 600, 490], category: 'Page-footer', text: 'RGE n. : E123456 — TVA intra FR86504321234 - SIRET 12345678900000' },
+];
+
+describe('client contract (dotsocr, its model served by vLLM)', () => {
+  let gw: Gateway;
+  let vllm: ReturnType<typeof createServer>;
+  const answers: { content: string; finish: string }[] = [];
+  const asked: Record<string, unknown>[] = [];
+
+  before(async () => {
+    vllm = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const send = (body: unknown): void => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method === 'GET') {
+        send({ object: 'list', data: [{ id: DOTS_MODEL, object: 'model' }] });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        asked.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+        const next = answers.shift() ?? { content: JSON.stringify(DOTS_CELLS), finish: 'stop' };
+        send({ choices: [{ index: 0, message: { role: 'assistant', content: next.content }, finish_reason: next.finish }] });
+      });
+    });
+    await new Promise<void>((resolve) => vllm.listen(0, '127.0.0.1', resolve));
+    const { port } = vllm.address() as AddressInfo;
+    gw = await startGateway({
+      ENABLED_SERVICES: 'dotsocr',
+      DOTSOCR_BACKEND: 'openai',
+      DOTSOCR_ENDPOINT: `http://127.0.0.1:${port}/v1`,
+    });
+  });
+  after(async () => {
+    assert.equal(await gw.stop(), 0);
+    await new Promise<void>((resolve) => vllm.close(() => resolve()));
+  });
+
+  it('lists dotsocr in /services (it answered 404 before)', async () => {
+    assert.deepEqual((await getJson(gw, '/services')).json.services, ['dotsocr']);
+  });
+
+  it("answers the client's recorded request on /ocr/dotsocr with the page's text, header and footer included", async () => {
+    const rec = cassette('ocr_nanonets_png.yml');
+    const body = rec.request.body.string as Buffer;
+    const contentType = rec.request.headers['Content-Type']?.[0];
+    assert.ok(contentType !== undefined && Buffer.isBuffer(body));
+    const r = await postOcr(gw, 'dotsocr', body, {
+      headers: { 'content-type': contentType, 'user-agent': 'Faraday v2.13.1', accept: '*/*' },
+      query: '?pages=true',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assertQuoteText(r.json.text);
+    const text = r.json.text as string;
+    assert.ok(text.startsWith('DUPOND Martin — Devis n° 2025-117 du 15/07/2025\n\n'), text);
+    assert.ok(text.endsWith('SIRET 12345678900000'), text);
+    assert.ok(text.includes('Désignation\tPrix\nPompe à chaleur PàC\t1000€'), 'table rows');
+    const pages = r.json.pages as { source: string; meta: { cells: { category: string; bbox: number[] }[] } }[];
+    assert.equal(pages[0]?.source, 'ocr');
+    assert.deepEqual(
+      pages[0]?.meta.cells.map((c) => c.category),
+      DOTS_CELLS.map((c) => c.category),
+    );
+    // What reached the model: the image, then dots.ocr's layout prompt behind its image placeholder.
+    const messages = asked.at(-1)?.messages as { content: { type: string; text?: string; image_url?: { url: string } }[] }[];
+    const [image, prompt] = messages[0]?.content ?? [];
+    assert.match(image?.image_url?.url ?? '', /^data:image\/png;base64,/);
+    assert.ok(prompt?.text?.startsWith(`${DOTS_PLACEHOLDER}Please output the layout information`));
+  });
+
+  it('falls back to tesseract when every answer is malformed, and says so in the page', async () => {
+    answers.push(
+      { content: JSON.stringify(DOTS_CELLS).slice(0, 120), finish: 'length' },
+      { content: JSON.stringify([{ bbox: [1, 2, 3, 4], category: 'Text', text: 'Total '.repeat(40) }]), finish: 'stop' },
+      { content: 'quQu img tr f', finish: 'stop' },
+    );
+    const before = asked.length;
+    const r = await postOcr(gw, 'dotsocr', ocrForm(fixture('client', 'Devis_test.png'), 'Devis_test.png', 'image/png'), { query: '?pages=true' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.deepEqual(
+      asked.slice(before).map((b) => b.temperature),
+      [0.1, 0.3, 0.5],
+    );
+    const page = (r.json.pages as { source: string; meta: { attempts: number } }[])[0];
+    assert.ok(page);
+    assert.equal(page.source, 'fallback:tesseract');
+    assert.equal(page.meta.attempts, 3);
+    assert.match(r.json.text as string, /12345678900000/);
   });
 });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Gateway, fixture, getJson, ocrForm, postOcr, startGateway } from '../helpers/gateway.js';
 
-const MODEL_SERVICES = ['nanonets', 'olmocr', 'marker'] as const;
+const MODEL_SERVICES = ['nanonets', 'olmocr', 'dotsocr', 'marker'] as const;
 
 describe('model services without weights', () => {
   let gw: Gateway;

@@ -83,7 +83,7 @@ describe('one .env reader', () => {
         ['hybrid'],
       );
       assert.equal(runCli(['services'], env).stdout, 'hybrid\n');
-      assert.deepEqual(downloadModelsServices(env), ['marker', 'nanonets', 'olmocr']);
+      assert.deepEqual(downloadModelsServices(env), ['marker', 'nanonets', 'olmocr', 'dotsocr']);
     }
     assert.equal(runCli(['services'], { DOTENV_CONFIG_PATH: path.join(tmp, 'missing.env') }).stdout, 'hybrid\n');
   });

@@ -13,7 +13,7 @@ export const OcrPageSchema = z
     page: z.int().min(1).meta({ description: 'Page number in the document (1-based).' }),
     text: z.string().meta({ description: "The page's text." }),
     source: z.string().meta({
-      description: 'Which reader produced the page: `ocr`, `text-layer` (the PDF\'s own text: tesseract with mode=auto/text, marker with force_ocr=false) or `fallback:tesseract` (olmocr gave no valid answer).',
+      description: 'Which reader produced the page: `ocr`, `text-layer` (the PDF\'s own text: tesseract with mode=auto/text, marker with force_ocr=false) or `fallback:tesseract` (olmocr or dotsocr gave no valid answer).',
       examples: ['ocr', 'text-layer', 'fallback:tesseract'],
     }),
     duration_ms: z.number().min(0).meta({ description: 'Time spent on this page.' }),
@@ -27,7 +27,7 @@ export const OcrPageSchema = z
     meta: z
       .record(z.string(), z.unknown())
       .optional()
-      .meta({ description: "Engine-specific facts (olmocr's front matter: primary_language, is_rotation_valid, rotation_correction, is_table, is_diagram, attempts; tesseract text-layer pages: text_layer_chars, unmapped_share, and a note when mode=text found no usable text layer; tesseract pages of a phone photo: photo, saying the sheet was straightened and evenly lit)." }),
+      .meta({ description: "Engine-specific facts (olmocr's front matter: primary_language, is_rotation_valid, rotation_correction, is_table, is_diagram, attempts; dotsocr: cells, the layout cells in text order, each {category, bbox} with bbox [left, top, right, bottom] in pixels of the page as rendered for the model, and attempts; tesseract text-layer pages: text_layer_chars, unmapped_share, and a note when mode=text found no usable text layer; tesseract pages of a phone photo: photo, saying the sheet was straightened and evenly lit)." }),
   })
   .meta({ id: 'OcrPage' });
 

@@ -77,7 +77,8 @@ def test_olmocr_without_fallback_fails_the_pages(sidecar_factory: Factory, tiny_
 def test_unavailable_without_weights(sidecar_factory: Factory, tmp_path: Path) -> None:
     empty = tmp_path / "models"
     empty.mkdir()
-    for service, directory in (("nanonets", "Nanonets-OCR-s"), ("olmocr", "olmOCR-2-7B-1025")):
+    services = (("nanonets", "Nanonets-OCR-s"), ("olmocr", "olmOCR-2-7B-1025"), ("dotsocr", "dots_ocr"))
+    for service, directory in services:
         sidecar = sidecar_factory({"MODEL_DIR": str(empty)}, service=service)
         health = sidecar.wait_state("unavailable", timeout=60)
         assert str(empty / service / directory) in health["message"]

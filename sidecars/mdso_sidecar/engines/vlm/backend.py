@@ -27,10 +27,17 @@ class ChatRequest:
     temperature: float
     """0 means greedy decoding."""
     max_new_tokens: int
+    image_placeholder: str = ""
+    """What an OpenAI-compatible server wants written in the text where the image stands (dots.ocr
+    under vLLM: "<|img|><|imgpad|><|endofimg|>", without which vLLM puts a newline between image and
+    prompt that the model was not trained with); empty for none. The in-process backend never uses
+    it: the checkpoint's chat template writes the image's tokens itself."""
 
-    def messages(self, image_part: Mapping[str, object]) -> list[dict[str, object]]:
-        """OpenAI-style chat messages with `image_part` as the image entry of the user turn."""
-        text_part: dict[str, object] = {"type": "text", "text": self.prompt}
+    def messages(self, image_part: Mapping[str, object], placeholder: str = "") -> list[dict[str, object]]:
+        """OpenAI-style chat messages with `image_part` as the image entry of the user turn, and
+        `placeholder` written before the prompt (image first) or after it."""
+        text = placeholder + self.prompt if self.image_first else self.prompt + placeholder
+        text_part: dict[str, object] = {"type": "text", "text": text}
         image = dict(image_part)
         content = [image, text_part] if self.image_first else [text_part, image]
         messages: list[dict[str, object]] = []
@@ -46,6 +53,13 @@ class Generation:
     """Only the newly generated text (the prompt is never echoed), special tokens removed."""
     finish_reason: FinishReason
     """"length" when max_new_tokens was hit before the model ended its answer."""
+    shown_size: tuple[int, int] | None = None
+    """(width, height) of the image the model was shown, set by the runtime: smaller than the page
+    after an out-of-memory retry. Models that answer coordinates answer them in (their resize of)
+    this image."""
+    page_size: tuple[int, int] | None = None
+    """(width, height) of the page the runtime was reading, upright as shown (set by the runtime):
+    the frame a profile maps the model's coordinates into."""
 
 
 class BackendOutOfMemory(Exception):

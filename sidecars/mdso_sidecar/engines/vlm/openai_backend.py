@@ -111,7 +111,7 @@ class OpenAIBackend(Backend):
         image_part = {"type": "image_url", "image_url": {"url": image_data_url(request)}}
         return {
             "model": self.settings.served_model,
-            "messages": request.messages(image_part),
+            "messages": request.messages(image_part, request.image_placeholder),
             "temperature": request.temperature,
             "max_tokens": request.max_new_tokens,
         }

@@ -61,6 +61,14 @@ class VlmProfile:
     """The request options of the service (its engine's `options`)."""
     prompts: Mapping[str, str] = field(default_factory=dict)
     """Prompt of a model of `weights` that was trained with another one than `prompt`."""
+    image_placeholder: str = ""
+    """Text an OpenAI-compatible server needs where the image stands in the prompt (ChatRequest)."""
+    remote_code: bool = False
+    """The checkpoint's architecture is not in transformers: load the modelling code that ships
+    beside its weights (trust_remote_code), from MODEL_DIR only. The openai backend never needs it."""
+    model_class: str = "AutoModelForImageTextToText"
+    """The transformers auto class that loads the checkpoint (a remote-code model names the one it
+    registers in its config's auto_map)."""
 
     def __post_init__(self) -> None:
         unknown = [model for model in self.prompts if model not in self.known_models]

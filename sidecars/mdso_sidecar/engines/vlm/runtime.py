@@ -20,7 +20,7 @@ from ...models import require_weights
 from ...settings import Settings
 from .. import engine_class
 from ..base import Engine, EngineOptions, PageText
-from .backend import Backend, BackendOutOfMemory, ChatRequest
+from .backend import Backend, BackendOutOfMemory, ChatRequest, Generation
 from .config import read_vlm_settings
 from .openai_backend import OpenAIBackend
 from .profile import Accepted, Retry, VlmProfile
@@ -84,7 +84,9 @@ class VlmEngine(Engine):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path = require_weights(self.settings, self.vlm.model)
-        return TransformersBackend(path, self.vlm)
+        return TransformersBackend(
+            path, self.vlm, remote_code=self.profile.remote_code, model_class=self.profile.model_class
+        )
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         rotation_ccw = 0
@@ -111,7 +113,7 @@ class VlmEngine(Engine):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _generate(self, image: Image.Image, temperature: float) -> Any:
+    def _generate(self, image: Image.Image, temperature: float) -> Generation:
         assert self.backend is not None, "load() must succeed before pages are read"
         request = ChatRequest(
             image=image,
@@ -120,9 +122,11 @@ class VlmEngine(Engine):
             image_first=self.profile.image_first,
             temperature=temperature,
             max_new_tokens=self.vlm.max_new_tokens,
+            image_placeholder=self.profile.image_placeholder,
         )
         try:
-            return self.backend.generate(request)
+            generation = self.backend.generate(request)
+            return dataclasses.replace(generation, shown_size=image.size, page_size=image.size)
         except BackendOutOfMemory:
             width, height = image.size
             smaller = image.resize(
@@ -134,7 +138,8 @@ class VlmEngine(Engine):
                 extra={"size": f"{width}x{height}", "retry_size": f"{smaller.width}x{smaller.height}"},
             )
             try:
-                return self.backend.generate(dataclasses.replace(request, image=smaller))
+                generation = self.backend.generate(dataclasses.replace(request, image=smaller))
+                return dataclasses.replace(generation, shown_size=smaller.size, page_size=image.size)
             except BackendOutOfMemory:
                 raise GpuOutOfMemory(
                     f"the GPU ran out of memory reading a {width}x{height} page, also at lower resolution; "

@@ -4,6 +4,12 @@ on CPU), prompts built with the checkpoint's own chat template, only the new tok
 The Qwen2.5-VL processor class is not used: it insists on a video processor that needs torchvision,
 which we do not install. What it does for one image is small and done here: apply the chat template,
 run the (PIL) image processor, and expand the image placeholder to one token per merged patch.
+
+A model whose architecture transformers does not have (dots.ocr) is loaded with the modelling code
+that ships beside its weights (trust_remote_code, from the local directory only; the profile says so),
+through the auto class its config registers. transformers copies that code into a modules cache
+before importing it: HF_MODULES_CACHE, or a directory of the system temp dir when unset (the
+service's home may be read-only).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
+import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,12 +46,36 @@ def _chat_template(path: Path, tokenizer: Any) -> str | None:
     return template if isinstance(template, str) else None
 
 
+def remote_code_missing(path: Path, model_class: str) -> str | None:
+    """Why the modelling code of a remote-code checkpoint cannot be loaded from `path` (config.json's
+    auto_map names the module of each class; each must lie beside the weights), or None."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+        auto_map = config.get("auto_map") or {}
+    except (OSError, ValueError, AttributeError):
+        return "config.json is not readable JSON"
+    if not isinstance(auto_map, dict) or model_class not in auto_map:
+        return f"config.json names no modelling code for {model_class} (auto_map)"
+    modules = {str(reference).split(".")[0] for reference in auto_map.values() if isinstance(reference, str)}
+    missing = sorted(f"{module}.py" for module in modules if not (path / f"{module}.py").is_file())
+    return f"missing {', '.join(missing)}" if missing else None
+
+
 class TransformersBackend(Backend):
     concurrent = False
 
-    def __init__(self, path: Path, settings: VlmSettings) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: VlmSettings,
+        *,
+        remote_code: bool = False,
+        model_class: str = "AutoModelForImageTextToText",
+    ) -> None:
         self.path = path
         self.settings = settings
+        self.remote_code = remote_code
+        self.model_class = model_class
         self._device = "cpu"
         self._dtype = "float32"
         self._attention = "sdpa"
@@ -65,6 +97,18 @@ class TransformersBackend(Backend):
         return self._device
 
     def load(self) -> None:
+        if self.remote_code:
+            problem = remote_code_missing(self.path, self.model_class)
+            if problem is not None:
+                raise EngineUnavailable(
+                    f"the model directory {self.path} is incomplete: its modelling code ships with the "
+                    f"weights and {problem}; download it again (scripts/download-models), or serve the "
+                    f"model with vLLM ({self.settings.prefix}_BACKEND=openai)"
+                )
+        if self.remote_code and not os.environ.get("HF_MODULES_CACHE"):
+            # Read by transformers when it is imported (below).
+            modules = Path(tempfile.gettempdir()) / f"mdso-hf-modules-{os.getuid()}"
+            os.environ["HF_MODULES_CACHE"] = str(modules)
         # Typed as Any: the code targets the pinned transformers and the previous major version.
         try:
             torch: Any = importlib.import_module("torch")
@@ -92,6 +136,8 @@ class TransformersBackend(Backend):
         self._attention = self._pick_attention(use_cuda)
 
         load_kwargs: dict[str, Any] = {"local_files_only": True}
+        if self.remote_code:
+            load_kwargs["trust_remote_code"] = True
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path, **load_kwargs)
         # The PIL image processor: the torchvision one needs a package we do not install.
         if int(transformers.__version__.split(".")[0]) >= 5:
@@ -107,9 +153,18 @@ class TransformersBackend(Backend):
                 "the model directory is incomplete: download it again"
             )
         self.chat_template = template
-        model = transformers.AutoModelForImageTextToText.from_pretrained(
-            self.path, dtype=dtype, attn_implementation=self._attention, **load_kwargs
-        )
+        auto_class = getattr(transformers, self.model_class)
+        try:
+            model = auto_class.from_pretrained(
+                self.path, dtype=dtype, attn_implementation=self._attention, **load_kwargs
+            )
+        except ImportError as exc:
+            # The checkpoint's own modelling code imports a package we do not install.
+            raise EngineUnavailable(
+                f"the modelling code of {self.path} needs a Python package that is not installed "
+                f"({exc}); install it into the service's environment, or serve the model with vLLM "
+                f"({cfg.prefix}_BACKEND=openai)"
+            ) from None
         self.model = model.to(self._device).eval()
         config = self.model.config
         self.image_token_id = int(config.image_token_id)
