@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from mdso_sidecar.engines.base import Engine, EngineOptions, PageText
+from mdso_sidecar.engines.base import DocumentJob, Engine, EngineOptions, PageText
 from mdso_sidecar.engines.hybrid import HybridEngine
 from mdso_sidecar.engines.rapidocr import RapidocrEngine
 from mdso_sidecar.engines.tesseract import TesseractEngine
@@ -340,3 +340,35 @@ def test_sidecar_answers_the_layout_only_when_asked(sidecar_factory: Any) -> Non
         assert refused.status_code == status and refused.json()["error"] == says
         assert refused.json()["type"] == "BadOption"
     assert sidecar.stop() == 0
+
+
+class _WholeDocument(_NoLayout):
+    """A whole-document reader (as marker is): pages read its own way, no positions."""
+
+    whole_document = True
+
+    def recognize_document(self, job: DocumentJob) -> list[PageText | Exception]:
+        return [PageText(text=f"Page {page}") for page in job.pages]
+
+
+def test_whole_document_readers_answer_the_page_level_layout_of_the_page(tmp_path: Path) -> None:
+    """marker reads PDFs itself: the page's size is the one its render policy would give (A4 at the
+    policy's 300 dpi)."""
+    path = tmp_path / "two.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=A4)
+    for _ in range(2):
+        pdf.drawString(72, 760, "Devis")
+        pdf.showPage()
+    pdf.save()
+    pipeline = Pipeline(_WholeDocument(load_settings("tesseract", {"OCR_THREADS": "1"})), max_pages=2)
+    try:
+        default = run(pipeline, path).pages
+        pages = run(pipeline, path, format="json").pages
+    finally:
+        pipeline.shutdown()
+    assert [p.layout for p in default] == [None, None]
+    for page in pages:
+        body = _page_json(page)["layout"]
+        assert body["granularity"] == "page" and body["dpi"] == pytest.approx(300)
+        assert (body["width_pt"], body["height_pt"]) == pytest.approx((A4[0], A4[1]), abs=0.5)
+        assert body["blocks"][0]["lines"][0]["text"] == f"Page {page.page}"
