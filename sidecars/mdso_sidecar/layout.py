@@ -131,9 +131,15 @@ def invert(matrix: Sequence[float]) -> tuple[float, ...]:
     return tuple(
         v / det
         for v in (
-            e * i - f * h, c * h - b * i, b * f - c * e,
-            f * g - d * i, a * i - c * g, c * d - a * f,
-            d * h - e * g, b * g - a * h, a * e - b * d,
+            e * i - f * h,
+            c * h - b * i,
+            b * f - c * e,
+            f * g - d * i,
+            a * i - c * g,
+            c * d - a * f,
+            d * h - e * g,
+            b * g - a * h,
+            a * e - b * d,
         )
     )
 
@@ -158,6 +164,25 @@ def turned(rotation: int, width: int, height: int) -> tuple[float, ...]:
 def upright_size(rotation: int, width: int, height: int) -> tuple[int, int]:
     """The size of a `width` × `height` image once turned `rotation` degrees clockwise."""
     return (height, width) if rotation % 180 == 90 else (width, height)
+
+
+def block_level(
+    blocks: Sequence[tuple[str, Box, str]], width: int, height: int, to_input: Sequence[float] = IDENTITY
+) -> PageLayout:
+    """The layout of a reader that gives the boxes of its layout blocks only (dots.ocr's cells): one
+    Block per (kind, box, text), one line per line of its text, one word per line, each with the
+    block's box and no confidence measured (0). Nothing finer is invented."""
+    out = []
+    for kind, box, text in blocks:
+        lines = tuple(
+            Line(words=(Word(text=row, box=box, conf=0.0),), box=box, conf=0.0)
+            for row in (r.strip() for r in text.splitlines())
+            if row
+        )
+        out.append(Block(lines=lines, box=box, kind=kind))
+    return PageLayout(
+        width=width, height=height, blocks=tuple(out), granularity="block", to_input=tuple(to_input)
+    )
 
 
 def page_level(text: str, width: int, height: int, to_input: Sequence[float] = IDENTITY) -> PageLayout:
@@ -196,15 +221,21 @@ def layout_json(layout: PageLayout, dpi: float | None) -> dict[str, Any]:
         out["note"] = (
             "this reader gives no positions: every box is the page's, and no confidence is measured (null)"
         )
+    elif layout.granularity == "block":
+        out["note"] = (
+            "this reader gives the boxes of its layout blocks only: lines and words carry their block's box, "
+            "and no confidence is measured (null)"
+        )
     out["blocks"] = [_block_json(block, layout.granularity) for block in layout.blocks]
     return out
 
 
 def _block_json(block: Block, granularity: Granularity) -> dict[str, Any]:
     out: dict[str, Any] = {"box": block.box.to_json(), "kind": block.kind}
-    if granularity != "page" and block.lines:
+    # Readers that give blocks or nothing (VLMs) measure no confidence.
+    measured = granularity in ("word", "line")
+    if measured and block.lines:
         out["conf"] = round(sum(line.conf for line in block.lines) / len(block.lines), 3)
-    measured = granularity != "page"
     out["lines"] = [
         {
             "box": line.box.to_json(),
@@ -313,8 +344,12 @@ def mapped(layout: PageLayout, matrix: Sequence[float], width: int, height: int)
     def box(b: Box) -> Box:
         points = ((b.left, b.top), (b.right, b.top), (b.right, b.bottom), (b.left, b.bottom))
         corners = [apply(matrix, x, y) for x, y in points]
-        return Box(min(x for x, _ in corners), min(y for _, y in corners),
-                   max(x for x, _ in corners), max(y for _, y in corners))
+        return Box(
+            min(x for x, _ in corners),
+            min(y for _, y in corners),
+            max(x for x, _ in corners),
+            max(y for _, y in corners),
+        )
 
     blocks = tuple(
         Block(

@@ -265,7 +265,7 @@ function formatDoc(contract: SidecarContract): OcrOptionDoc {
       '`json`: the usual answer (the same `text`, byte for byte) with `format: "json"` and the per-page list always included, each page with its size ' +
       '(`width`, `height` in pixels of the page as read, upright; `width_pt`, `height_pt` in PDF points; `dpi`), `granularity` and `blocks` → `lines` → `words`, ' +
       'each with `box` = [left, top, right, bottom] in those pixels (origin top-left, x right, y down; points = pixels × 72 / dpi) and `conf` (0–1). ' +
-      '`granularity` says what the reader really measured: `word` (tesseract; rapidocr; a PDF text layer), `line` (rapidocr lines without character positions), ' +
+      '`granularity` says what the reader really measured: `word` (tesseract; rapidocr; a PDF text layer), `line` (rapidocr lines without character positions), `block` (dotsocr: its layout cells; lines and words carry their cell\'s box, `conf` null), ' +
       '`page` (olmocr, nanonets, marker: their models give no positions, so every box is the whole page and `conf` is null). ' +
       `\`markdown\`: the markdown of the services that write it (${markdown.join(', ') || 'none here'}), with \`format: "markdown"\`; other services answer 400 naming those. ` +
       '`hocr`, `alto`, `pdf`: accepted, built by a later release (400 for now). No format costs a second OCR pass: json is built from what the reader already computed.',

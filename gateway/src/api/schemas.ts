@@ -13,7 +13,7 @@ const BoxSchema = z
   .meta({
     description: '[left, top, right, bottom] in pixels of the page as read, upright: origin at the top-left corner, x to the right, y downwards, right and bottom exclusive. In points: × 72 / dpi.',
   });
-const ConfSchema = z.number().min(0).max(1).nullable().meta({ description: "The reader's confidence, 0–1; null when it measured none (granularity `page`)." });
+const ConfSchema = z.number().min(0).max(1).nullable().meta({ description: "The reader's confidence, 0–1; null when it measured none (granularity `block` or `page`)." });
 
 export const LayoutWordSchema = z.object({ text: z.string(), box: BoxSchema, conf: ConfSchema }).meta({ id: 'LayoutWord' });
 export const LayoutLineSchema = z
@@ -23,7 +23,7 @@ export const LayoutBlockSchema = z
   .object({
     box: BoxSchema,
     kind: z.string().meta({ description: '`text`, or what the reader says it is (`table`, `heading`, `caption`…).', examples: ['text', 'table'] }),
-    conf: z.number().min(0).max(1).optional().meta({ description: "Mean of its lines' confidence; absent for granularity `page`." }),
+    conf: z.number().min(0).max(1).optional().meta({ description: "Mean of its lines' confidence; absent for granularity `block` and `page`." }),
     lines: z.array(LayoutLineSchema),
   })
   .meta({ id: 'LayoutBlock' });
@@ -54,10 +54,10 @@ export const OcrPageSchema = z
     height_pt: z.number().min(0).optional().meta({ description: 'format=json: height in PDF points.' }),
     dpi: z.number().nullable().optional().meta({ description: "format=json: pixels per inch of the page as read (a PDF page's render resolution; an image's own density, scaled like the render); null when the image says none (points then assume 300)." }),
     granularity: z.enum(['word', 'line', 'block', 'page']).optional().meta({
-      description: 'format=json: the finest unit whose box the reader really measured: `word` (tesseract, rapidocr with character positions, a PDF text layer), `line` (rapidocr lines), `page` (olmocr, nanonets, marker: no positions, every box is the page\'s and conf is null). Nothing finer is invented.',
+      description: 'format=json: the finest unit whose box the reader really measured: `word` (tesseract, rapidocr with character positions, a PDF text layer), `line` (rapidocr lines), `block` (dotsocr: its layout cells, conf null), `page` (olmocr, nanonets, marker: no positions, every box is the page\'s and conf is null). Nothing finer is invented.',
     }),
     to_input: z.array(z.number()).length(9).optional().meta({ description: 'format=json: row-major 3×3 homography from these coordinates to the pixels of the render the service read (before it turned the page upright or straightened a photo); absent when the identity.' }),
-    note: z.string().optional().meta({ description: 'format=json, granularity `page`: says that the reader gives no positions.' }),
+    note: z.string().optional().meta({ description: 'format=json, granularity `block` or `page`: says which positions the reader gives.' }),
     blocks: z.array(LayoutBlockSchema).optional().meta({ description: 'format=json: blocks → lines → words, in reading order as the reader grouped them.' }),
   })
   .meta({ id: 'OcrPage' });

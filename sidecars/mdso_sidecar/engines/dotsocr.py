@@ -2,9 +2,10 @@
 release, selectable): each page read with the model's layout prompt, whose answer is a JSON list of
 cells (box, category, text) in reading order. Its plain-OCR prompt leaves page headers and footers
 out, and a quote's number, date and company ids live there: the layout prompt keeps them. Cells
-become the page's text (tables one row per line), their boxes the page's `meta.cells`. An answer that
-is cut off, loops or is not a cell list is asked again at another temperature, then the page is read
-by tesseract ("fallback:tesseract"), as olmocr does.
+become the page's text (tables one row per line), their boxes the page's `meta.cells` and, when a
+layout is asked for (format=json, hocr, alto, pdf), its layout: one block per cell (granularity
+"block"). An answer that is cut off, loops or is not a cell list is asked again at another
+temperature, then the page is read by tesseract ("fallback:tesseract"), as olmocr does.
 
 Its architecture is not in transformers: in process it runs the modelling code that ships with its
 weights (trust_remote_code, from MODEL_DIR only); vLLM serves it natively (DOTSOCR_BACKEND=openai).
@@ -13,9 +14,11 @@ weights (trust_remote_code, from MODEL_DIR only); vLLM serves it natively (DOTSO
 from __future__ import annotations
 
 from ..intake import RenderPolicy
+from ..layout import Box, block_level
 from ..models import HubModel, HubWeights
+from ..output_format import wants_layout
 from .base import EngineOptions
-from .dotsocr_output import LayoutAnswerError, page_text, parse_cells, reading_order, scale_boxes
+from .dotsocr_output import LayoutAnswerError, cell_text, page_text, parse_cells, reading_order, scale_boxes
 from .vlm.backend import Generation
 from .vlm.profile import Accepted, Retry, Verdict, VlmProfile
 from .vlm.runtime import VlmEngine
@@ -60,7 +63,7 @@ IMAGE_PLACEHOLDER = "<|img|><|imgpad|><|endofimg|>"
 TEMPERATURES = (0.1, 0.3, 0.5)
 
 
-def postprocess(generation: Generation, _options: EngineOptions) -> Verdict:
+def postprocess(generation: Generation, options: EngineOptions) -> Verdict:
     if generation.finish_reason != "stop":
         return Retry("the answer hit the token limit (finish_reason length)")
     try:
@@ -75,7 +78,17 @@ def postprocess(generation: Generation, _options: EngineOptions) -> Verdict:
             {"category": cell.category, "bbox": [round(value) for value in cell.box]} for cell in ordered
         ]
     }
-    return Accepted(text=page_text(ordered), meta=meta)
+    layout = None
+    if wants_layout(options) and generation.page_size is not None:
+        # One block per cell, its box in the page's pixels (pictures have no text: no block).
+        width, height = generation.page_size
+        blocks = [
+            (cell.category.lower(), Box(*cell.box), cell_text(cell))
+            for cell in ordered
+            if cell.category != "Picture"
+        ]
+        layout = block_level(blocks, width, height)
+    return Accepted(text=page_text(ordered), meta=meta, layout=layout)
 
 
 PROFILE = VlmProfile(

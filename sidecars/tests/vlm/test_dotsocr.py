@@ -40,6 +40,7 @@ from mdso_sidecar.engines.vlm.openai_backend import OpenAIBackend
 from mdso_sidecar.engines.vlm.profile import Accepted
 from mdso_sidecar.engines.vlm.transformers_backend import TransformersBackend, remote_code_missing
 from mdso_sidecar.errors import EngineUnavailable, ModelAnswerInvalid
+from mdso_sidecar.layout import IDENTITY, layout_json
 from mdso_sidecar.settings import load_settings
 
 from ..conftest import FIXTURES, Sidecar
@@ -227,6 +228,34 @@ def test_quote_page_through_the_server(dots_server: str, a4: Image.Image) -> Non
     assert text_part == {"type": "text", "text": IMAGE_PLACEHOLDER + PROMPT}
     url = image_part["image_url"]["url"]
     assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size == PAGE_SIZE
+
+
+def test_format_json_gives_one_block_per_cell(dots_server: str, a4: Image.Image) -> None:
+    engine = dotsocr(dots_server)
+    FakeOpenAI.script.append((200, completion(answer(QUOTE_PAGE)), 0))
+    page = engine.recognize_page(a4, {"format": "json"})
+    assert page.text == QUOTE_TEXT  # the same text as without a layout
+    layout = page.layout
+    assert layout is not None and layout.granularity == "block"
+    assert (layout.width, layout.height) == PAGE_SIZE and layout.to_input == IDENTITY
+    # Every cell but the picture, in text order, each with its box in the page's pixels.
+    kinds = [block.kind for block in layout.blocks]
+    assert kinds == ["page-header", "title", "text", "table", "formula", "page-footer"]
+    header, *_, footer = layout.blocks
+    assert header.box.to_json() == [98, 70, 1542, 125] and footer.box.to_json() == [140, 2238, 1512, 2287]
+    assert [line.text for line in footer.lines] == [
+        "Rénov SARL — SIRET 123 456 789 00012 — RGE E123456 — page 1/1"
+    ]
+    table = layout.blocks[3]
+    assert [line.text for line in table.lines][1] == "Pompe à chaleur air/eau\t1\t9 500,00 €"
+    assert all(word.box == table.box for line in table.lines for word in line.words)
+    # No confidence is claimed for a reader that measures none.
+    answered = layout_json(layout, 200.0)
+    assert answered["granularity"] == "block" and "no confidence" in answered["note"]
+    assert all(line["conf"] is None for block in answered["blocks"] for line in block["lines"])
+    # Without format, no layout is made.
+    FakeOpenAI.script.append((200, completion(answer(QUOTE_PAGE)), 0))
+    assert engine.recognize_page(a4, {}).layout is None
 
 
 def test_truncated_answer_is_asked_again_warmer(dots_server: str, a4: Image.Image) -> None:

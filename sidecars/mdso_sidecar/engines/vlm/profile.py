@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...intake import RenderPolicy
+from ...layout import PageLayout
 from ...models import HubWeights
 from ..base import EngineOptions, OptionSpec
 from .backend import Generation
@@ -21,6 +22,11 @@ class Accepted:
 
     text: str
     meta: Mapping[str, Any] | None = None
+    layout: PageLayout | None = None
+    """Where the model placed its text, in pixels of the page as it was shown to the model (turned
+    upright when a retry turned it; boxes scaled back from the model's own resize), when the model
+    says so (dots.ocr's cells) and the request asks for a layout; None: the pipeline gives the
+    page-level one. The runtime sets its to_input."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from ...errors import EngineUnavailable, GpuOutOfMemory, ModelAnswerInvalid
+from ...layout import turned as from_upright
 from ...log import get_logger
 from ...models import require_weights
 from ...settings import Settings
@@ -99,7 +100,13 @@ class VlmEngine(Engine):
             verdict = self.profile.postprocess(generation, options)
             if isinstance(verdict, Accepted):
                 meta = _with_attempts(verdict.meta, attempt)
-                return PageText(text=verdict.text, rotation=(360 - rotation_ccw) % 360, meta=meta)
+                rotation = (360 - rotation_ccw) % 360
+                layout = verdict.layout
+                if layout is not None:
+                    layout = dataclasses.replace(
+                        layout, to_input=from_upright(rotation, image.width, image.height)
+                    )
+                return PageText(text=verdict.text, rotation=rotation, meta=meta, layout=layout)
             assert isinstance(verdict, Retry)
             reasons.append(verdict.reason)
             last_meta = verdict.meta
@@ -150,9 +157,7 @@ class VlmEngine(Engine):
             finally:
                 smaller.close()
 
-    def _fall_back(
-        self, image: Image.Image, reasons: list[str], meta: Mapping[str, Any] | None
-    ) -> PageText:
+    def _fall_back(self, image: Image.Image, reasons: list[str], meta: Mapping[str, Any] | None) -> PageText:
         summary = f"{len(reasons)} answer(s) refused (last: {reasons[-1] if reasons else 'none'})"
         reader = self._fallback_reader()
         if reader is None:
