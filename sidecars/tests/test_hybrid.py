@@ -4,14 +4,20 @@ saying which reader's text it is."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from mdso_sidecar import layout as lay
+from mdso_sidecar.engines.base import EngineOptions, PageText
 from mdso_sidecar.engines.hybrid import HybridEngine
+from mdso_sidecar.engines.line_merge import Piece, mended
 from mdso_sidecar.engines.rapidocr import RapidocrEngine
+from mdso_sidecar.engines.reading_order import Line, rows_text
 from mdso_sidecar.engines.tesseract import TesseractEngine
 from mdso_sidecar.errors import BadOption, EngineUnavailable
+from mdso_sidecar.output_format import wants_layout
 from mdso_sidecar.pipeline import Pipeline
 from mdso_sidecar.settings import SettingsError, load_settings
 
@@ -104,3 +110,117 @@ def test_each_reader_reads_what_its_own_service_reads(tmp_path: Path) -> None:
     rapidocr_only = run(Pipeline(rapid, 10), path).pages[0]
     handed = run(Pipeline(_engine(HYBRID_MIN_CONFIDENCE="100"), 10), path).pages[0]
     assert handed.source == "ocr:rapidocr" and handed.text == rapidocr_only.text
+
+
+# -- line by line: rapidocr's broken lines mended with Tesseract's words (line_merge.py) -------------
+
+_TESSERACT_WORDS = [  # (text, box in the hybrid's page, confidence): two lines, the second indented
+    ("Dobry", (100, 40, 260, 100), 0.7), ("den,", (280, 40, 380, 100), 0.6),
+    ("pane.", (400, 40, 520, 100), 0.7),
+    ("Z", (200, 140, 230, 200), 0.8), ("Bratislavy", (250, 140, 500, 200), 0.8),
+    ("som", (520, 140, 600, 200), 0.8), ("odišiel", (620, 140, 800, 200), 0.7),
+]
+# rapidocr's reading of its own render, half the size: the first line with its accents, the second
+# broken (a few letters scattered with spaces, at a low score).
+_RAPIDOCR_LINES = [("Dobrý deň, pane.", (50, 20, 260, 50), 0.99), ("Z        d", (100, 70, 400, 100), 0.7)]
+
+
+class _FakeTesseract:
+    def __init__(self, confidence: int, text: str = "Dobry den, pane.\nZ Bratislavy som odišiel") -> None:
+        self.confidence = confidence
+        self.text = text
+        self.layout_asked: list[bool] = []
+
+    def reading(self, with_layout: bool) -> PageText:
+        text = self.text
+        if not with_layout:
+            return PageText(text=text)
+        words = tuple(lay.Word(t, lay.Box(*box), conf) for t, box, conf in _TESSERACT_WORDS)
+        lines = (lay.Line(words[:3], lay.Box.around(w.box for w in words[:3]), 0.7),
+                 lay.Line(words[3:], lay.Box.around(w.box for w in words[3:]), 0.8))
+        block = lay.Block(lines, lay.Box.around(line.box for line in lines))
+        return PageText(text=text, layout=lay.PageLayout(1000, 400, (block,), "word"))
+
+    def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
+        return self.reading(wants_layout(options))
+
+    def read_page(self, image: Image.Image, options: EngineOptions, layout_when: Any = None) -> PageText:
+        asked = layout_when is not None and layout_when(self.confidence, self.reading(False).text)
+        self.layout_asked.append(asked)
+        return self.reading(wants_layout(options) or asked)
+
+    def last_confidence(self) -> int:
+        return self.confidence
+
+
+class _FakeRapidocr:
+    render_policy = RapidocrEngine.render_policy
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read_lines(
+        self, image: Image.Image, options: EngineOptions
+    ) -> tuple[PageText, list[tuple[Line, float]]]:
+        self.calls += 1
+        lines = [(Line(box, None, text), score) for text, box, score in _RAPIDOCR_LINES]
+        layout = None
+        if wants_layout(options):
+            rows = tuple(
+                lay.Line((lay.Word(text, lay.Box(*box), score),), lay.Box(*box), score)
+                for text, box, score in _RAPIDOCR_LINES
+            )
+            layout = lay.PageLayout(500, 200, (lay.Block(rows, lay.Box.around(r.box for r in rows)),), "line")
+        return PageText(text=rows_text([line for line, _ in lines]), layout=layout), lines
+
+    def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
+        return self.read_lines(image, options)[0]
+
+
+def _hybrid_with(confidence: int, **text: str) -> tuple[HybridEngine, _FakeTesseract, _FakeRapidocr]:
+    engine = HybridEngine(load_settings("hybrid", {}))
+    tesseract, rapidocr = _FakeTesseract(confidence, **text), _FakeRapidocr()
+    engine.tesseract, engine.rapidocr = tesseract, rapidocr  # type: ignore[assignment]
+    return engine, tesseract, rapidocr
+
+
+def _read(engine: HybridEngine, options: EngineOptions) -> PageText:
+    page = Image.new("L", (1000, 400), 255)
+    return engine.recognize_rendered(page, options, lambda _policy: Image.new("RGB", (500, 200), "white"))
+
+
+@pytest.mark.parametrize("options", [{}, {"format": "json"}])
+def test_a_line_rapidocr_broke_is_tesseract_s(options: EngineOptions) -> None:
+    engine, tesseract, _ = _hybrid_with(confidence=70)
+    page = _read(engine, options)
+    # rapidocr's sound line stays rapidocr's (its accents), its broken one is Tesseract's words.
+    assert page.text == "Dobrý deň, pane.\nZ Bratislavy som odišiel", page.text
+    assert page.source == "ocr:rapidocr"
+    assert page.meta is not None and page.meta["tesseract_lines"] == 1
+    assert tesseract.layout_asked == [True]
+    if options:
+        assert page.layout is not None
+        first, second = (line for block in page.layout.blocks for line in block.lines)
+        assert first.text == "Dobrý deň, pane." and first.box == lay.Box(100, 40, 520, 100)
+        # Tesseract's words where they stand on the page handed to the hybrid.
+        expected = [(t, lay.Box(*box)) for t, box, _ in _TESSERACT_WORDS[3:]]
+        assert [(w.text, w.box) for w in second.words] == expected
+    else:
+        assert page.layout is None
+
+
+def test_a_confident_page_is_tesseract_s_alone() -> None:
+    # Tesseract reads confidently: rapidocr is not run, and no layout is computed for a text request.
+    engine, tesseract, rapidocr = _hybrid_with(90, text="Dobry den, pane. " * 4 + "Z Bratislavy som odišiel")
+    page = _read(engine, {})
+    assert page.source == "ocr:tesseract" and page.text == tesseract.reading(False).text
+    assert page.layout is None and tesseract.layout_asked == [False] and rapidocr.calls == 0
+
+
+def test_mended_only_a_broken_line() -> None:
+    words = [Piece("Bratislavy", (0, 0, 10, 10), 0.8), Piece("som", (0, 0, 10, 10), 0.8)]
+    assert mended("Z d", 0.7, words) == "Bratislavy som"
+    assert mended("Bratislavy som", 0.7, words) is None  # as many letters: rapidocr's
+    assert mended("Z d", 0.95, words) is None  # rapidocr sure of it
+    assert mended("Z d", 0.7, [Piece(w.text, w.box, 0.3) for w in words]) is None  # Tesseract unsure
+    assert mended("Z d", 0.7, []) is None  # nothing of Tesseract's there

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from mdso_sidecar.engines.base import EngineOptions, PageResult
-from mdso_sidecar.engines.tesseract import TesseractEngine
+from mdso_sidecar.engines.tesseract import LayoutWhen, TesseractEngine
 from mdso_sidecar.layout import PageLayout
 from mdso_sidecar.pipeline import Pipeline
 
@@ -104,11 +104,16 @@ def test_document_fed_upside_down_is_read_once_a_page_after_the_first(tmp_path: 
 
     class Counting(_CountingOsd):
         def _read(
-            self, page: Image.Image, options: EngineOptions, judge: bool = True, photo: bool = False
+            self,
+            page: Image.Image,
+            options: EngineOptions,
+            judge: bool = True,
+            photo: bool = False,
+            layout_when: LayoutWhen | None = None,
         ) -> tuple[str, bool, PageLayout | None]:
             nonlocal reads
             reads += 1
-            return super()._read(page, options, judge, photo)
+            return super()._read(page, options, judge, photo, layout_when)
 
     engine = make_engine(Counting, OCR_THREADS="1")
     assert isinstance(engine, Counting)

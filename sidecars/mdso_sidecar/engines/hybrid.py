@@ -5,26 +5,31 @@ amounts) and fast; rapidocr (PP-OCR) reads what Tesseract's layout analysis give
 photos with shade, curl and clutter, receipts, faxes, large display type (docs/ACCURACY.md, "Real
 photos"). Every page is read by Tesseract first; when its reading is not confident (mean word
 confidence below HYBRID_MIN_CONFIDENCE) or finds only a few words, rapidocr reads the page too and its
-reading is answered when it found text. The page's `source` says which reader's text it is
-(`ocr:tesseract`, `ocr:rapidocr`); `meta` gives Tesseract's confidence and the readers that ran.
+reading is answered when it found text, line by line: a line on which rapidocr's recognition broke down
+is answered with Tesseract's words in the same place (line_merge.py; docs/ACCURACY.md, "Line-level
+combination"). The page's `source` says which reader's text it is (`ocr:tesseract`, `ocr:rapidocr`:
+rapidocr's lines and order); `meta` gives Tesseract's confidence, the readers that ran and, for a page
+read by both, how many lines are Tesseract's (`tesseract_lines`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from PIL import Image
 
 from ..intake import RenderPolicy, TextLayer
-from ..layout import scaled, turned
+from ..layout import Box, Line, PageLayout, Word, apply, compose, invert, scaled, turned
 from ..models import NoWeights
-from ..output_format import FORMAT_OPTION
+from ..output_format import FORMAT_OPTION, wants_layout
 from ..settings import Settings, int_setting
 from .base import Engine, EngineOptions, PageText
+from .line_merge import BoxT, Piece, mended, words_in_lines
 from .rapidocr import MAX_SIDE as RAPIDOCR_MAX_SIDE
 from .rapidocr import RapidocrEngine
+from .reading_order import rows_text
 from .tesseract import TesseractEngine
 
 # Nothing for scripts/download-models to fetch (its output says why).
@@ -86,27 +91,98 @@ class HybridEngine(Engine):
     def recognize_rendered(
         self, image: Image.Image, options: EngineOptions, render: Callable[[RenderPolicy], Image.Image]
     ) -> PageText:
-        first = self.tesseract.recognize_page(image, options)
+        # Tesseract's word boxes are kept for a page rapidocr reads too (they mend rapidocr's broken
+        # lines): computed from the recognition already made, only for those pages.
+        first = self.tesseract.read_page(image, options, layout_when=self._second_reading)
         confidence = self.tesseract.last_confidence()
         facts: dict[str, Any] = {**(first.meta or {}), "tesseract_confidence": confidence}
-        if confidence >= self.min_confidence and len(first.text.split()) >= SPARSE_WORDS:
+        if not self._second_reading(confidence, first.text):
             return replace(first, source="ocr:tesseract", meta={**facts, "readers": ["tesseract"]})
         colour = render(self.rapidocr.render_policy)
         try:
             # Only the format reaches rapidocr (lang, mode and layout are Tesseract's).
-            second = self.rapidocr.recognize_page(colour, _format_only(options))
+            second, lines = self.rapidocr.read_lines(colour, _format_only(options))
+            width = colour.width
         finally:
             if colour is not image:
                 colour.close()
         facts["readers"] = ["tesseract", "rapidocr"]
         if not second.text.strip():
-            return replace(first, source="ocr:tesseract", meta=facts)
-        layout = second.layout
-        if layout is not None and colour.width:
-            # rapidocr read its own render: its boxes brought to the pixels of the page handed here.
-            factor = image.width / colour.width
-            layout = scaled(layout, factor, turned(second.rotation, image.width, image.height))
-        return replace(second, source="ocr:rapidocr", meta=facts, layout=layout)
+            # Tesseract's layout only when the request asked for one (not the one kept for mending).
+            kept = first.layout if wants_layout(options) else None
+            return replace(first, source="ocr:tesseract", meta=facts, layout=kept)
+        if not width:
+            return replace(second, source="ocr:rapidocr", meta=facts, layout=None)
+        # rapidocr read its own render, upright: its boxes brought to the pixels of the page handed here.
+        to_image = compose(turned(second.rotation, image.width, image.height), _scale(image.width / width))
+        words = _input_words(first.layout)
+        pieces = [Piece(line.text, _mapped(line.box, to_image), score) for line, score in lines]
+        found = words_in_lines(pieces, words)
+        mends = [mended(line.text, line.conf, own) for line, own in zip(pieces, found, strict=True)]
+        facts["tesseract_lines"] = sum(m is not None for m in mends)
+        if not facts["tesseract_lines"]:
+            text, layout = second.text, second.layout
+        else:
+            text = rows_text([
+                line if m is None else replace(line, text=m)
+                for (line, _), m in zip(lines, mends, strict=True)
+            ])
+            layout = second.layout
+            if layout is not None:
+                layout = _mended_layout(layout, mends, found, invert(to_image))
+        if layout is not None:
+            layout = scaled(layout, image.width / width, turned(second.rotation, image.width, image.height))
+        return replace(second, text=text, source="ocr:rapidocr", meta=facts, layout=layout)
+
+    def _second_reading(self, confidence: int, text: str) -> bool:
+        """Whether rapidocr reads the page too: Tesseract's reading is not confident, or sparse."""
+        return confidence < self.min_confidence or len(text.split()) < SPARSE_WORDS
+
+
+def _mended_layout(
+    layout: PageLayout, mends: list[str | None], found: list[list[Piece]], back: Sequence[float]
+) -> PageLayout:
+    """rapidocr's layout (rapidocr.page_layout: one line per line it read, in the order of its `lines`)
+    with each mended line's words Tesseract's, their boxes brought back from the hybrid's page by `back`
+    to the layout's pixels."""
+    index = 0
+    blocks = []
+    for block in layout.blocks:
+        lines = []
+        for line in block.lines:
+            if index < len(mends) and mends[index] is not None:
+                words = tuple(Word(w.text, Box(*_mapped(w.box, back)), w.conf) for w in found[index])
+                conf = sum(w.conf for w in words) / len(words)
+                lines.append(Line(words, Box.around(w.box for w in words), conf))
+            else:
+                lines.append(line)
+            index += 1
+        blocks.append(replace(block, lines=tuple(lines)))
+    return replace(layout, blocks=tuple(blocks))
+
+
+def _input_words(layout: PageLayout | None) -> list[Piece]:
+    """Tesseract's words, boxes in the pixels of the page handed to the hybrid."""
+    if layout is None:
+        return []
+    return [Piece(w.text, _mapped(_tuple(w.box), layout.to_input), w.conf) for w in layout.words()]
+
+
+def _tuple(box: Box) -> BoxT:
+    return (box.left, box.top, box.right, box.bottom)
+
+
+def _mapped(box: BoxT, matrix: Sequence[float]) -> BoxT:
+    """The box around a box's corners taken through a homography."""
+    left, top, right, bottom = box
+    points = [apply(matrix, x, y) for x in (left, right) for y in (top, bottom)]
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _scale(factor: float) -> tuple[float, ...]:
+    return (factor, 0.0, 0.0, 0.0, factor, 0.0, 0.0, 0.0, 1.0)
 
 
 def _for_rapidocr(image: Image.Image) -> Image.Image:

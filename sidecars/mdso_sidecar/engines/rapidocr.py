@@ -123,6 +123,15 @@ class RapidocrEngine(Engine):
         return reader
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
+        return self.read_lines(image, options)[0]
+
+    def read_lines(
+        self, image: Image.Image, options: EngineOptions
+    ) -> tuple[PageText, list[tuple[Line, float]]]:
+        """recognize_page, and the lines its text was put together from, each with its recognition
+        score (0-1), in the order of the layout's lines (boxes and baselines in the pixels of the
+        upright page: the page's rotation turns them back), for a caller that changes their text and
+        puts the page together again with reading_order.rows_text (hybrid.py)."""
         upright, rotation = self._orienter.upright(image)
         layout = wants_layout(options)
         # return_word_box: the recogniser's character positions split each line into words, from the
@@ -130,26 +139,29 @@ class RapidocrEngine(Engine):
         result = self._reader()(upright.convert("RGB"), **({"return_word_box": True} if layout else {}))
         boxes = getattr(result, "boxes", None)
         texts = getattr(result, "txts", None)
-        lines: list[Line] = []
+        scores = getattr(result, "scores", None)
+        lines: list[tuple[Line, float]] = []
         if boxes is not None and texts is not None:
-            for quad, text in zip(boxes, texts, strict=False):
+            for index, (quad, text) in enumerate(zip(boxes, texts, strict=False)):
+                score = _unit(scores[index]) if scores is not None and index < len(scores) else 0.0
                 xs = [float(point[0]) for point in quad]
                 ys = [float(point[1]) for point in quad]
                 # Corners: top-left, top-right, bottom-right, bottom-left; the bottom edge is the baseline.
                 bottom_left, bottom_right = quad[3], quad[2]
-                lines.append(Line(
+                lines.append((Line(
                     box=(round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))),
                     baseline=((round(float(bottom_left[0])), round(float(bottom_left[1]))),
                               (round(float(bottom_right[0])), round(float(bottom_right[1])))),
                     text=str(text),
-                ))
+                ), score))
         found = None
         if layout:
             found = replace(
                 page_layout(result, upright.width, upright.height),
                 to_input=lay.turned(rotation, image.width, image.height),
             )
-        return PageText(text=rows_text(lines), rotation=rotation, layout=found)
+        text = rows_text([line for line, _ in lines])
+        return PageText(text=text, rotation=rotation, layout=found), lines
 
 
 def page_layout(result: Any, width: int, height: int) -> lay.PageLayout:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,8 @@ TEXT_LAYER_MIN_CHARS = 30
 TEXT_LAYER_MAX_UNMAPPED = 0.05
 # `fra+eng` typed in a query string arrives as "fra eng"; "fra,eng" is common too: all three are one list.
 _LANG_SEPARATORS = re.compile(r"[\s,+]+")
+# Whether a reading's layout is wanted though the request asks for none: (mean word confidence, text).
+LayoutWhen = Callable[[int, str], bool]
 
 # The options of this engine (and of hybrid, whose Tesseract reader reads them): what they take and
 # what they do, for the gateway's validation and API documentation too (OptionSpec).
@@ -209,6 +212,14 @@ class TesseractEngine(Engine):
         return api
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
+        return self.read_page(image, options)
+
+    def read_page(
+        self, image: Image.Image, options: EngineOptions, layout_when: LayoutWhen | None = None
+    ) -> PageText:
+        """recognize_page, with the layout also computed when the request does not want one but
+        `layout_when(confidence, text)` says so of the reading (the hybrid: a page rapidocr reads too,
+        whose lines take Tesseract's accents from its word boxes; line_merge.py)."""
         # OpenCV and NumPy, imported on the first page rather than with the module (engines/__init__.py).
         from .photo import prepare_photo  # noqa: PLC0415
 
@@ -222,17 +233,23 @@ class TesseractEngine(Engine):
             # down usually is throughout, so OSD first, as for every page before reads_upright (if the
             # next page is another request's upright one, it pays one OSD: time, not a wrong turn).
             upright, rotation = self._orienter.upright(page)
-            text, _, layout = self._read(upright, options, judge=False, photo=photo is not None)
+            text, _, layout = self._read(
+                upright, options, judge=False, photo=photo is not None, layout_when=layout_when
+            )
         else:
             # Read first; ask OSD only when the reading does not prove the page upright
             # (reads_upright): most pages are, and OSD costs ~0.3 s a page. A turned page is then
             # read a second time.
-            text, upright_read, layout = self._read(page, options, photo=photo is not None)
+            text, upright_read, layout = self._read(
+                page, options, photo=photo is not None, layout_when=layout_when
+            )
             rotation = 0
             if not upright_read:
                 turned_page, rotation = self._orienter.upright(page)
                 if rotation:
-                    text, _, layout = self._read(turned_page, options, judge=False, photo=photo is not None)
+                    text, _, layout = self._read(
+                        turned_page, options, judge=False, photo=photo is not None, layout_when=layout_when
+                    )
         self._local.last_turned = rotation != 0
         if layout is not None:
             # Upright page -> the page before the turn -> the photo as handed (before straightening).
@@ -248,7 +265,12 @@ class TesseractEngine(Engine):
         return int(getattr(self._local, "confidence", 0))
 
     def _read(
-        self, page: Image.Image, options: EngineOptions, judge: bool = True, photo: bool = False
+        self,
+        page: Image.Image,
+        options: EngineOptions,
+        judge: bool = True,
+        photo: bool = False,
+        layout_when: LayoutWhen | None = None,
     ) -> tuple[str, bool, PageLayout | None]:
         """The page's text, (when judge) whether the reading proves the page upright (reads_upright;
         not asked of a page OSD has already turned), and its layout when the request wants one (from
@@ -269,7 +291,10 @@ class TesseractEngine(Engine):
             upright = judge and reads_upright(api)
             layout = options.get("layout", "rows")
             text = rows_text(text_lines(api)) if layout == "rows" else api.GetUTF8Text()
-            found = page_layout(api, page.width, page.height) if wants_layout(options) else None
+            wanted = wants_layout(options) or (
+                layout_when is not None and layout_when(self._local.confidence, text)
+            )
+            found = page_layout(api, page.width, page.height) if wanted else None
         finally:
             api.Clear()
         return text, upright, found
