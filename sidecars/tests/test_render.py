@@ -307,6 +307,11 @@ def test_pdf_input_keeps_its_page_and_adds_the_words(tmp_path: Path) -> None:
         contents = [bytes(s.read_raw_bytes()) for s in _contents(pdf.pages[0])]
         assert contents[1:-1] == original_contents
         assert _contents(pdf.pages[0])[0].read_bytes() == b"q\n"
+    # And the text layer is invisible: the page renders to the very same pixels.
+    for name, path in (("before", source), ("after", out)):
+        subprocess.run(["pdftoppm", "-r", "50", "-png", str(path), str(tmp_path / name)], check=True)
+    shown = [Image.open(next(tmp_path.glob(f"{name}*.png"))) for name in ("before", "after")]
+    assert shown[0].tobytes() == shown[1].tobytes()
 
 
 def _contents(page: pikepdf.Page) -> list[pikepdf.Stream]:

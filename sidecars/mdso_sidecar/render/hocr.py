@@ -54,7 +54,7 @@ def render_hocr(pages: Sequence[RenderedPage], *, system: str, lang: str, filena
     for page in pages:
         number = page.page
         props = ([f'image "{image}"'] if image else []) + [_bbox(page.page_box()), f"ppageno {number - 1}"]
-        if page.geometry.dpi:
+        if page.geometry is not None and page.geometry.dpi:
             dpi = round(page.geometry.dpi)
             props.append(f"scan_res {dpi} {dpi}")
         out.append(f"  <div class=\"ocr_page\" id=\"page_{number}\" title={_attr('; '.join(props))}>\n")

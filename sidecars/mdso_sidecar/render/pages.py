@@ -18,7 +18,8 @@ class RenderedPage:
     """1-based page number in the document."""
     layout: PageLayout | None
     """None for a page that failed, or whose engine measured nothing."""
-    geometry: PageGeometry
+    geometry: PageGeometry | None
+    """The render the engine was handed; None for a page that failed before one was made."""
     text: str
     rotation: int = 0
     """Clockwise degrees the engine turned the page to read it."""
@@ -30,6 +31,8 @@ class RenderedPage:
         """Width and height (px) of the upright page the boxes are in."""
         if self.layout is not None:
             return self.layout.width, self.layout.height
+        if self.geometry is None:
+            return 0, 0
         width, height = self.geometry.input_width, self.geometry.input_height
         return (height, width) if self.rotation % 180 == 90 else (width, height)
 

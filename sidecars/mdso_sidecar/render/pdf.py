@@ -93,8 +93,10 @@ def _pdf_pages(source: Path, pages: Sequence[RenderedPage]) -> pikepdf.Pdf:
             raise ValueError("pages must be in document order")
         font: pikepdf.Object | None = None
         for pdf_page, page in zip(pdf.pages, pages, strict=True):
-            if page.layout is None or page.source == "text-layer" or not page.layout.blocks:
+            if page.layout is None or page.geometry is None or page.source == "text-layer":
                 continue
+            if not any(w.text.strip() for w in page.layout.words()):
+                continue  # nothing to add: the page stays exactly as it was
             frame = _Frame(
                 page.geometry.input_width,
                 page.geometry.input_height,
@@ -192,7 +194,7 @@ def _image_pages(source: Path, pages: Sequence[RenderedPage]) -> pikepdf.Pdf:
                 pdf_page = pdf.add_blank_page(page_size=(page_w, page_h))
                 resources: dict[str, Any] = {"/XObject": pikepdf.Dictionary({"/Im0": xobject})}
                 content = b"q " + _cm(_image_matrix(orientation, page_w, page_h)) + b" cm /Im0 Do Q\n"
-                if page.layout is not None and page.layout.blocks:
+                if page.layout is not None and page.geometry is not None and page.layout.blocks:
                     font = font if font is not None else _font(pdf)
                     resources["/Font"] = pikepdf.Dictionary({f"/{FONT_NAME}": font})
                     frame = _Frame(
