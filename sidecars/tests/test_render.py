@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
@@ -372,3 +373,65 @@ def test_pdf_page_level_reading_keeps_lines_apart(tmp_path: Path) -> None:
     render_pdf(_pages(layout), source, False, out)
     text_lines = [line.split() for line in _pdftotext(out).splitlines() if line.strip()]
     assert text_lines == [list(words) for words in LINES]
+
+
+# -- the sidecar's file answers ----------------------------------------------------------------------
+
+
+def test_sidecar_answers_each_file_format(sidecar_factory: Any, tmp_path: Path) -> None:
+    """format=hocr|alto|pdf through a real tesseract sidecar: the file, its content type, the page
+    headers; the words the default answer reads are in each file, and the PDF's page is the input's."""
+    sidecar = sidecar_factory()
+    sidecar.wait_state("ready")
+    image, _ = page_with_words()
+    source = tmp_path / "scan.png"
+    image.save(source, dpi=(150, 150))
+    data = source.read_bytes()
+    default = sidecar.client.post("/ocr", content=data).json()
+    expected = default["pages"][0]["text"].split()
+    assert "2024-117" in expected and "12345678900000" in expected
+
+    pdf = sidecar.client.post("/ocr", content=data, params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["x-page-count"] == "1" and "x-failed-pages" not in pdf.headers
+    out = tmp_path / "out.pdf"
+    out.write_bytes(pdf.content)
+    assert int(pdf.headers["content-length"]) == len(pdf.content)
+    assert _pdftotext(out).split() == expected
+    subprocess.run(["pdfimages", "-png", str(out), str(tmp_path / "img")], check=True)
+    with Image.open(tmp_path / "img-000.png") as back:
+        assert back.tobytes() == image.tobytes()
+
+    hocr = sidecar.client.post("/ocr", content=data, params={"format": "hocr"})
+    assert hocr.headers["content-type"] == "text/vnd.hocr+html; charset=utf-8"
+    xhtml_word = ".//{http://www.w3.org/1999/xhtml}span[@class='ocrx_word']"
+    words = etree.fromstring(hocr.content).findall(xhtml_word)
+    assert [w.text for w in words] == expected
+
+    alto = sidecar.client.post("/ocr", content=data, params={"format": "alto"})
+    assert alto.headers["content-type"] == "application/xml; charset=utf-8"
+    strings = etree.fromstring(alto.content).iterfind(f".//{{{NAMESPACE}}}String")
+    assert [s.get("CONTENT") for s in strings] == expected
+    # Nothing is left behind in the spool: every file answer was removed once opened.
+    assert sidecar.stop() == 0
+
+
+def test_sidecar_pdf_of_a_scanned_pdf_names_blank_pages(sidecar_factory: Any, tmp_path: Path) -> None:
+    """A PDF whose page 2 is blank: the searchable PDF keeps both pages, page 1 with its words, and the
+    headers say page 2 is blank."""
+    sidecar = sidecar_factory()
+    sidecar.wait_state("ready")
+    image, _ = page_with_words()
+    source = tmp_path / "scan.pdf"
+    image.save(source, save_all=True, append_images=[Image.new("RGB", image.size, "white")], resolution=150.0)
+    answer = sidecar.client.post("/ocr", content=source.read_bytes(), params={"format": "pdf"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-blank-pages"] == "2" and answer.headers["x-document-pages"] == "2"
+    out = tmp_path / "out.pdf"
+    out.write_bytes(answer.content)
+    assert _image_streams(out) == _image_streams(source)
+    assert "12345678900000" in _pdftotext(out, "-f", "1", "-l", "1").split()
+    assert _pdftotext(out, "-f", "2", "-l", "2").split() == []
+    broken = sidecar.client.post("/ocr", content=b"%PDF-1.4 broken", params={"format": "pdf"})
+    assert broken.status_code == 422 and broken.json()["type"] == "CorruptDocument"
+    assert sidecar.stop() == 0

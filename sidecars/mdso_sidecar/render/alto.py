@@ -62,8 +62,7 @@ def render_alto(pages: Sequence[RenderedPage], *, system: str, filename: str | N
             f'  <Page ID="page_{number}" PHYSICAL_IMG_NR="{number}" WIDTH="{width}" HEIGHT="{height}">\n'
             f'   <PrintSpace {_pos(page.page_box())}>\n'
         )
-        blocks = page.layout.blocks if page.layout is not None else ()
-        for b, block in enumerate(blocks, 1):
+        for b, block in enumerate(page.blocks(), 1):
             block_id = f"{number}_{b}"
             out.append(f'    <TextBlock ID="block_{block_id}" {_pos(block.box)}>\n')
             for n, line in enumerate(block.lines, 1):

@@ -58,9 +58,7 @@ def render_hocr(pages: Sequence[RenderedPage], *, system: str, lang: str, filena
             dpi = round(page.geometry.dpi)
             props.append(f"scan_res {dpi} {dpi}")
         out.append(f"  <div class=\"ocr_page\" id=\"page_{number}\" title={_attr('; '.join(props))}>\n")
-        layout = page.layout
-        blocks = layout.blocks if layout is not None else ()
-        for b, block in enumerate(blocks, 1):
+        for b, block in enumerate(page.blocks(), 1):
             block_id = f"{number}_{b}"
             out.append(f'   <div class="ocr_carea" id="block_{block_id}" title="{_bbox(block.box)}">\n')
             out.append(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..layout import Box, PageGeometry, PageLayout
+from ..layout import Block, Box, PageGeometry, PageLayout
 
 SOFTWARE = "mdso-ocr"
 """The name hOCR's ocr-system and ALTO's processingSoftware give."""
@@ -39,6 +39,22 @@ class RenderedPage:
     def page_box(self) -> Box:
         width, height = self.size()
         return Box(0, 0, width, height)
+
+    def blocks(self) -> list[Block]:
+        """The layout's blocks with only the words that have text (a reader may give a word of
+        spaces), and only the lines and blocks left with some."""
+        if self.layout is None:
+            return []
+        blocks = []
+        for block in self.layout.blocks:
+            lines = []
+            for line in block.lines:
+                words = tuple(w for w in line.words if w.text.strip())
+                if words:
+                    lines.append(replace(line, words=words))
+            if lines:
+                blocks.append(replace(block, lines=tuple(lines)))
+        return blocks
 
 
 def iso639_1(lang: str) -> str:
