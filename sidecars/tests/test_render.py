@@ -23,6 +23,8 @@ from mdso_sidecar.render.hocr import render_hocr
 from mdso_sidecar.render.pages import RenderedPage
 from mdso_sidecar.render.pdf import render_pdf
 
+from .conftest import FIXTURES
+
 BIN = Path(sys.executable).parent
 LINES = (
     ("Devis", "n°", "2024-117", "Pompe", "à", "chaleur"),
@@ -434,4 +436,27 @@ def test_sidecar_pdf_of_a_scanned_pdf_names_blank_pages(sidecar_factory: Any, tm
     assert _pdftotext(out, "-f", "2", "-l", "2").split() == []
     broken = sidecar.client.post("/ocr", content=b"%PDF-1.4 broken", params={"format": "pdf"})
     assert broken.status_code == 422 and broken.json()["type"] == "CorruptDocument"
+    assert sidecar.stop() == 0
+
+
+def test_sidecar_pdf_of_a_page_scanned_sideways(sidecar_factory: Any, tmp_path: Path) -> None:
+    """The engine turns a sideways scan upright to read it (to_input maps back): the PDF shows the
+    scan as it is, and its words lie along the sideways lines, in reading order."""
+    sidecar = sidecar_factory()
+    sidecar.wait_state("ready")
+    source = tmp_path / "sideways.png"
+    with Image.open(FIXTURES / "Devis_test.png") as devis:
+        devis.convert("RGB").rotate(90, expand=True).save(source)
+    data = source.read_bytes()
+    default = sidecar.client.post("/ocr", content=data).json()
+    assert default["pages"][0]["rotation"] in (90, 270)
+    expected = default["pages"][0]["text"].split()
+    assert "SIRET" in expected
+    answer = sidecar.client.post("/ocr", content=data, params={"format": "pdf"})
+    out = tmp_path / "out.pdf"
+    out.write_bytes(answer.content)
+    assert _pdftotext(out, "-raw").split() == expected
+    with pikepdf.open(out) as pdf:
+        width, height = (float(v) for v in pdf.pages[0].mediabox[2:])
+    assert height > width  # the scan as it is: Devis_test.png is landscape, turned it stands
     assert sidecar.stop() == 0
