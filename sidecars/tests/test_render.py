@@ -190,6 +190,7 @@ def test_pdf_of_a_png_keeps_its_pixels_and_gives_the_words(tmp_path: Path) -> No
     render_pdf(_pages(layout), source, False, out)
 
     assert _words_in_order(_pdftotext(out)) == WORDS
+    subprocess.run(["qpdf", "--check", str(out)], check=True, capture_output=True)
     # The page is the image's size at its density: 1240 × 1754 px at 150 dpi = 595.2 × 842 pt
     # (PNG stores pixels per metre: 149.99 dpi).
     with pikepdf.open(out) as pdf:
