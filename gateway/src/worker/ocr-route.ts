@@ -176,6 +176,9 @@ function enforceDeadlines(config: Config): RequestHandler {
 function streamUploadToSidecar(config: Config, contract: SidecarContract | null): RequestHandler {
   const upload = multer({
     storage: new SidecarStorage(contract, (req) => stateOf(req, 'exchange')),
+    // Browsers and curl send a file name in UTF-8 (RFC 7578): read as latin1, "é" would become "Ã©"
+    // in the download name of a file answer and in the sidecar's log.
+    defParamCharset: 'utf8',
     limits: {
       fileSize: config.maxUploadBytes,
       files: 1,
@@ -242,7 +245,7 @@ function answer(metrics: WorkerMetrics): RequestHandler {
       const pages = Number(result.headers['x-page-count']);
       if (Number.isFinite(pages)) ctx.access.pages = pages;
       metrics.documents.inc({ service: exchange.service });
-      await sendFileAnswer(res, { ...result, file: result.file }, req.file.originalname, exchange.options.sidecarQuery.format ?? '');
+      await sendFileAnswer(res, { ...result, file: result.file }, req.file.originalname, exchange.options.format);
       return;
     }
     const body = result.body as SidecarOcrBody;
