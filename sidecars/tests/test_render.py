@@ -461,3 +461,17 @@ def test_sidecar_pdf_of_a_page_scanned_sideways(sidecar_factory: Any, tmp_path: 
         width, height = (float(v) for v in pdf.pages[0].mediabox[2:])
     assert height > width  # the scan as it is: Devis_test.png is landscape, turned it stands
     assert sidecar.stop() == 0
+
+
+def test_pdf_keeps_touching_words_apart(tmp_path: Path) -> None:
+    """rapidocr splits a line at character positions: "n.:" ends where "E123456" starts. The text
+    layer still leaves readers a gap to see two words."""
+    image = Image.new("RGB", (1000, 400), "white")
+    line_box = Box(100, 100, 400, 130)
+    words = (Word("n.:", Box(100, 100, 150, 130), 0.9), Word("E123456", Box(150, 100, 400, 130), 0.9))
+    layout = PageLayout(1000, 400, (Block((Line(words, line_box, 0.9),), line_box),), "word")
+    source = tmp_path / "line.png"
+    image.save(source)
+    out = tmp_path / "out.pdf"
+    render_pdf(_pages(layout), source, False, out)
+    assert _pdftotext(out).split() == ["n.:", "E123456"]

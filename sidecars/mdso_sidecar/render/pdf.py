@@ -38,6 +38,9 @@ _GLYPH_WIDTH = 0.5
 """The glyph's advance in text space units (500/1000 em): a string of n codes at size 1 is n/2 wide."""
 
 _MAX_ASPECT = 4.0
+_MIN_GAP = 0.2
+"""The least gap between two words of a line, in line heights, that text extraction takes for a space
+(poppler: a tenth of the font size)."""
 
 Point = tuple[float, float]
 ToUser = Callable[[float, float], Point]
@@ -376,14 +379,20 @@ def _text_layer(layout: PageLayout, to_user: ToUser, font: pikepdf.Name) -> byte
         for line in _spread_lines(block):
             words = [w for w in _spread_words(line) if w.text.strip()]
             top, bottom = line.box.top, line.box.bottom
+            min_gap = _MIN_GAP * (bottom - top)
             for i, word in enumerate(words):
                 # The line's height and bottom for every word: one baseline and size per line, as
                 # readers expect of a line (a word's own box drops with its descenders: "Pompe").
-                box = Box(word.box.left, top, word.box.right, bottom)
+                right = word.box.right
+                following = words[i + 1].box.left if i + 1 < len(words) else None
+                if following is not None and following - right < min_gap:
+                    # Words that touch (rapidocr splits a line at character positions): readers join
+                    # glyphs closer than a tenth of their size into one word, so leave them a gap.
+                    right = max(word.box.left + (word.box.right - word.box.left) / 2, following - min_gap)
+                box = Box(word.box.left, top, right, bottom)
                 parts.append(_string(word.text.strip(), box, to_user))
-                if i + 1 < len(words):
-                    gap = Box(box.right, top, max(box.right + 1, words[i + 1].box.left), bottom)
-                    parts.append(_string(" ", gap, to_user))
+                if following is not None:
+                    parts.append(_string(" ", Box(right, top, max(right + 1, following), bottom), to_user))
     if not parts:
         return b""
     return b"BT\n3 Tr\n/" + str(font)[1:].encode("ascii") + b" 1 Tf\n" + b"".join(parts) + b"ET\n"
