@@ -379,7 +379,10 @@ def _text_layer(layout: PageLayout, to_user: ToUser, font: pikepdf.Name) -> byte
         for line in _spread_lines(block):
             words = [w for w in _spread_words(line) if w.text.strip()]
             top, bottom = line.box.top, line.box.bottom
-            min_gap = _MIN_GAP * (bottom - top)
+            # The glyphs' height as drawn (see _string's cap on tall glyphs): what readers size gaps by.
+            chars = sum(len(w.text.strip()) for w in words)
+            char_width = sum(w.box.right - w.box.left for w in words) / max(1, chars)
+            min_gap = _MIN_GAP * min(bottom - top, _MAX_ASPECT * char_width)
             for i, word in enumerate(words):
                 # The line's height and bottom for every word: one baseline and size per line, as
                 # readers expect of a line (a word's own box drops with its descenders: "Pompe").
