@@ -475,3 +475,18 @@ def test_pdf_keeps_touching_words_apart(tmp_path: Path) -> None:
     out = tmp_path / "out.pdf"
     render_pdf(_pages(layout), source, False, out)
     assert _pdftotext(out).split() == ["n.:", "E123456"]
+
+
+def test_pdf_of_a_multipage_tiff_keeps_the_frames_read(tmp_path: Path) -> None:
+    """page_range=2 of a 3-frame TIFF: one page, frame 2's pixels, its words."""
+    image, layout = page_with_words()
+    frames = [Image.new("RGB", image.size, "white"), image, Image.new("RGB", image.size, "grey")]
+    source = tmp_path / "scan.tiff"
+    frames[0].save(source, save_all=True, append_images=frames[1:], dpi=(150, 150), compression="tiff_lzw")
+    out = tmp_path / "out.pdf"
+    render_pdf([_pages(layout, 2)[1]], source, False, out)
+    assert _words_in_order(_pdftotext(out)) == WORDS
+    subprocess.run(["pdfimages", "-png", str(out), str(tmp_path / "img")], check=True)
+    (extracted,) = tmp_path.glob("img-*.png")
+    with Image.open(extracted) as back:
+        assert back.tobytes() == image.tobytes()
