@@ -88,12 +88,13 @@ def render_pdf(pages: Sequence[RenderedPage], source: Path, is_pdf: bool, out: P
 def _pdf_pages(source: Path, pages: Sequence[RenderedPage]) -> pikepdf.Pdf:
     pdf = pikepdf.open(source)
     try:
-        keep = [p.page for p in pages]
+        numbers = [p.page for p in pages]
+        if numbers != sorted(set(numbers)):
+            raise ValueError("pages must be in document order, each once")
+        keep = set(numbers)
         for index in reversed(range(len(pdf.pages))):
             if index + 1 not in keep:
                 del pdf.pages[index]
-        if [p.page for p in pages] != sorted(keep):
-            raise ValueError("pages must be in document order")
         font: pikepdf.Object | None = None
         for pdf_page, page in zip(pdf.pages, pages, strict=True):
             if page.layout is None or page.geometry is None or page.source == "text-layer":
@@ -104,7 +105,7 @@ def _pdf_pages(source: Path, pages: Sequence[RenderedPage]) -> pikepdf.Pdf:
                 page.geometry.input_width,
                 page.geometry.input_height,
                 _visible_box(pdf_page.obj),
-                int(_inherited(pdf_page.obj, "/Rotate") or 0) % 360,
+                _rotation(pdf_page.obj),
             )
             font = font if font is not None else _font(pdf)
             name = _add_font(pdf_page.obj, font)
@@ -129,6 +130,16 @@ def _inherited(page: pikepdf.Dictionary, key: str) -> Any:
             return None
         node = node["/Parent"]
     return None
+
+
+def _rotation(page: pikepdf.Dictionary) -> int:
+    """The page's /Rotate as PDFium reads it: quarter turns, clockwise (-90 is 270, 45 is 0)."""
+    try:
+        value = int(_inherited(page, "/Rotate") or 0)
+    except (TypeError, ValueError):
+        return 0
+    quarters = abs(value) // 90 * (1 if value >= 0 else -1)  # truncated, as PDFium divides
+    return quarters % 4 * 90
 
 
 def _rect(value: Any) -> tuple[float, float, float, float] | None:
