@@ -21,8 +21,9 @@ from .pdf import CONTENT_TYPE as PDF_TYPE
 from .pdf import render_pdf
 
 FILE_FORMATS: dict[str, str] = {"hocr": HOCR_TYPE, "alto": ALTO_TYPE, "pdf": PDF_TYPE}
-"""format → content type. hOCR is served as text/vnd.hocr+html (the type its specification gives),
-so that a browser offers it as a download rather than showing a page of invisible boxes."""
+"""format → content type. No media type is registered for hOCR: it is served as text/vnd.hocr+html,
+the one the hOCR specification's editor uses (kba/hocr-spec#27), which says what the file is (XHTML
+with OCR markup) where text/html would have a browser show a page of empty boxes."""
 
 
 @dataclass(frozen=True)
