@@ -123,7 +123,7 @@ def test_hocr_has_every_word_with_box_and_confidence(tmp_path: Path) -> None:
     pages = root.findall(".//h:div[@class='ocr_page']", ns)
     assert [p.get("id") for p in pages] == ["page_1", "page_2"]
     assert len(pages[1]) == 0  # the failed page: present, empty
-    assert root.find(".//h:p[@class='ocr_par']", ns).get("lang") == "fra"
+    assert root.find(".//h:p[@class='ocr_par']", ns).get("lang") == "fr"
     assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
     system = root.find(".//h:meta[@name='ocr-system']", ns).get("content")
     assert system.startswith("mdso-ocr")

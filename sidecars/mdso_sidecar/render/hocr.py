@@ -33,9 +33,10 @@ def _xml_text(value: str) -> str:
 
 def render_hocr(pages: Sequence[RenderedPage], *, system: str, lang: str, filename: str | None) -> bytes:
     """The hOCR file of `pages` (UTF-8). `system` names the engine (ocr-system meta), `lang` is the
-    request's language list ("fra+eng": the first is the paragraphs' lang), `filename` the upload's
+    request's language list ("fra+eng": the first is the paragraphs' lang, as "fr"), `filename` the upload's
     name, given as each page's image."""
-    par_lang = (lang.split("+", maxsplit=1)[0] or "fra").strip()
+    # HTML's lang is BCP 47: "fr", not tesseract's "fra".
+    par_lang = iso639_1(lang)
     langs = " ".join(iso639_1(code) for code in lang.split("+"))
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>\n'
