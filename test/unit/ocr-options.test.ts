@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { BadOption, ServiceUnavailable } from '../../gateway/src/api/errors.js';
-import { documentedOptions, parseOcrOptions, parseRequestOptions } from '../../gateway/src/api/ocr-options.js';
+import { OUTPUT_FORMATS, documentedOptions, parseOcrOptions, parseRequestOptions } from '../../gateway/src/api/ocr-options.js';
 import type { OptionSpec, SidecarContract } from '../../gateway/src/ipc/sidecar-wire.js';
 import { mainInterpreter, readSidecarContract } from '../../gateway/src/sidecar-contract.js';
 
@@ -79,6 +79,10 @@ describe('parseOcrOptions', () => {
         }
       }
     }
+  });
+
+  it("knows the sidecar's formats: OUTPUT_FORMATS is the contract's list, text its default", () => {
+    assert.deepEqual(contract.format, { choices: [...OUTPUT_FORMATS], default: 'text' });
   });
 
   it('takes format: text by default, json and the formats a service offers, passed on; 400 naming the accepted values or the services offering one', () => {

@@ -162,6 +162,8 @@ export interface SidecarContract {
   /** Every service of the engine registry, in its order. */
   services: Record<string, { options: OptionSpec[]; formats?: string[] }>;
   page_range: PageRangeSpec;
+  /** The `format` option's values (output_format.py); ocr-options.ts's OUTPUT_FORMATS is checked against it. Absent from an older sidecar's contract. */
+  format?: { choices: string[]; default: string };
   /** The words a bool option takes, either case. */
   booleans: { true: string[]; false: string[] };
   errors: ErrorSpec[];
@@ -186,6 +188,7 @@ export function parseContract(value: unknown): SidecarContract {
     };
   }
   const range = object(top.page_range, 'page_range');
+  const format = top.format === undefined ? undefined : object(top.format, 'format');
   const booleans = object(top.booleans, 'booleans');
   return {
     services,
@@ -195,6 +198,7 @@ export function parseContract(value: unknown): SidecarContract {
       example: string(range.example, 'page_range.example'),
       pattern: anchored(range.pattern, 'page_range.pattern'),
     },
+    ...(format === undefined ? {} : { format: { choices: strings(format.choices, 'format.choices'), default: string(format.default, 'format.default') } }),
     booleans: { true: strings(booleans.true, 'booleans.true'), false: strings(booleans.false, 'booleans.false') },
     errors: array(top.errors, 'errors').map((raw, i) => {
       const e = object(raw, `errors[${i}]`);
