@@ -39,9 +39,23 @@ export interface SidecarAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
+  /**
+   * A 200 answer that is a file rather than JSON (format=hocr, alto, pdf): its bytes, not read yet,
+   * to stream on to the client as they come (body is then undefined). Whoever gets one reads it to
+   * the end or destroys it.
+   */
+  file?: Readable;
 }
 
-/** POSTs a streamed file to the sidecar's /ocr (or `path`: /inspect) and parses its JSON answer. */
+/** True for a JSON content type (`application/json`, with or without parameters). */
+function isJson(contentType: string | string[] | undefined): boolean {
+  return /^application\/json\s*(;|$)/i.test(String(contentType ?? 'application/json'));
+}
+
+/**
+ * POSTs a streamed file to the sidecar's /ocr (or `path`: /inspect) and parses its JSON answer; a 200
+ * of another type (a file format) is handed back unread as `file`. Errors are always JSON.
+ */
 export async function postToSidecar(options: {
   socketPath: string;
   path?: '/ocr' | '/inspect';
@@ -59,6 +73,9 @@ export async function postToSidecar(options: {
     body: options.body,
     signal: options.signal,
   });
+  if (res.statusCode === 200 && !isJson(res.headers['content-type'])) {
+    return { status: res.statusCode, headers: res.headers, body: undefined, file: res.body };
+  }
   let body: unknown;
   try {
     body = await res.body.json();

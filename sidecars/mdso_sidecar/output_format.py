@@ -7,7 +7,8 @@ engine that is not asked for a layout does exactly what it did before the option
 - text: the text alone (the default; the client contract's answer).
 - json: the text, and each page's layout (layout.py): blocks → lines → words with boxes and confidences.
 - markdown: the markdown of engines that produce it (marker, nanonets, olmOCR): Engine.formats says.
-- hocr, alto, pdf: structured outputs built from the layout (render/, not here yet: refused with 400).
+- hocr, alto, pdf: files built from the layout (render/): hOCR, ALTO 4, the searchable PDF (the server
+  answers them with their own content type, render/files.py FILE_FORMATS).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ FORMATS = ("text", "json", "markdown", "hocr", "alto", "pdf")
 DEFAULT_FORMAT = "text"
 LAYOUT_FORMATS = frozenset({"json", "hocr", "alto", "pdf"})
 """The formats built from each page's layout: an engine computes one only for these."""
-NOT_YET = frozenset({"hocr", "alto", "pdf"})
-"""Accepted by the gateway, not built here yet: refused with a 400 saying so."""
 FORMAT_DOC = (
     "The answer's shape: `text` (default) the text alone; `json` adds each page's layout (blocks, lines, "
-    "words with boxes and confidences); `markdown` the markdown of services that write it."
+    "words with boxes and confidences); `markdown` the markdown of services that write it; `hocr`, `alto` "
+    "and `pdf` answer a file instead of JSON: hOCR, ALTO 4, or the input made searchable (its pages "
+    "untouched, an invisible text layer where the words were read)."
 )
 
 
@@ -42,16 +43,10 @@ def take_format(params: dict[str, str], offered: tuple[str, ...], service: str) 
             f"format {shown!r}: expected one of {', '.join(FORMATS)}",
             {"option": FORMAT_OPTION, "value": shown, "accepted": list(FORMATS)},
         )
-    if value in NOT_YET:
-        raise BadOption(
-            f"format={value} is not available yet",
-            {"option": FORMAT_OPTION, "value": value, "accepted": [f for f in offered if f not in NOT_YET]},
-        )
     if value not in offered:
-        available = [f for f in offered if f not in NOT_YET]
         raise BadOption(
-            f"format={value} is not offered by {service}; it offers {', '.join(available)}",
-            {"option": FORMAT_OPTION, "value": value, "accepted": available},
+            f"format={value} is not offered by {service}; it offers {', '.join(offered)}",
+            {"option": FORMAT_OPTION, "value": value, "accepted": list(offered)},
         )
     return value
 

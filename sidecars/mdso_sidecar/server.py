@@ -9,7 +9,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .admission import DISCONNECT_POLL_S, Admission, PageClock
@@ -37,9 +37,10 @@ from .errors import (
 from .gpu import gpu_stats
 from .layout import layout_json
 from .log import get_logger
-from .output_format import FORMAT_OPTION, take_format
+from .output_format import FORMAT_OPTION, requested_format, take_format
 from .page_range import PageRange, take_page_range
 from .pipeline import JobControl, OcrResult, Pipeline
+from .render.files import FILE_FORMATS, FileRequest, page_headers, render_file
 from .settings import Settings
 from .sniff import DocumentKind
 from .spool import SpoolDir, SpoolWriter
@@ -48,6 +49,8 @@ log = get_logger(__name__)
 
 STARTING, READY, UNAVAILABLE = "starting", "ready", "unavailable"
 _REQUEST_ID = re.compile(r"[^A-Za-z0-9._:/-]")
+_FILE_CHUNK = 1 << 20
+"""Bytes of a file answer read and sent at a time."""
 
 
 def error_response(exc: SidecarError) -> JSONResponse:
@@ -213,6 +216,12 @@ class Sidecar:
             upload = await self._read(request, control)
             outcome.read(upload)
             result = await self._process(request, upload, control)
+            answer_format = requested_format(upload.options)
+            if answer_format in FILE_FORMATS:
+                response = await self._file_answer(request, answer_format, upload, result)
+                self.admission.clock.request_done(len(result.pages))
+                outcome.answered(result)
+                return response
             body = {
                 "pages": [_page_json(p) for p in result.pages],
                 "service": self.settings.service,
@@ -240,6 +249,41 @@ class Sidecar:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)
             outcome.write(control)
+
+    async def _file_answer(
+        self, request: Request, answer_format: str, upload: _Upload, result: OcrResult
+    ) -> Response:
+        """The document as an hOCR, ALTO or searchable PDF file, built in a thread from what the
+        engine read (the upload is still there: the PDF is made from it), written to a spool file
+        and streamed from it."""
+        raw_name = request.headers.get("x-filename")
+        file_request = FileRequest(
+            format=answer_format,
+            source=upload.path,
+            is_pdf=upload.kind is DocumentKind.PDF,
+            system=self.engine.describe(),
+            lang=upload.options.get("lang") or self.settings.tesseract.lang,
+            filename=unquote(raw_name, errors="replace")[:512] if raw_name else None,
+        )
+        out = self.spool.new_file_path()
+        try:
+            await anyio.to_thread.run_sync(render_file, file_request, result.pages, out)
+            # Opened and unlinked at once: the file goes with the last reference to it, whether the
+            # answer is sent whole or the gateway leaves mid-way.
+            handle = out.open("rb")
+        finally:
+            out.unlink(missing_ok=True)
+        size = os.fstat(handle.fileno()).st_size
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await anyio.to_thread.run_sync(handle.read, _FILE_CHUNK):
+                    yield chunk
+            finally:
+                handle.close()
+
+        headers = {**page_headers(result.pages, result.document_pages), "Content-Length": str(size)}
+        return StreamingResponse(chunks(), media_type=FILE_FORMATS[answer_format], headers=headers)
 
     async def inspect(self, request: Request) -> Response:
         """What /ocr would refuse before reading a page, without reading one: the options, the type,

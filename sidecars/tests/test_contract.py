@@ -157,10 +157,12 @@ def test_engines_validate_from_their_declarations() -> None:
     with pytest.raises(BadOption, match=expected):
         take_format(params, engine_class("nanonets").formats, "nanonets")
     params = {"format": "markdown", "lang": "fra"}
-    with pytest.raises(BadOption, match="format=markdown is not offered by tesseract; it offers text, json"):
+    offers = "format=markdown is not offered by tesseract; it offers text, json, hocr, alto, pdf"
+    with pytest.raises(BadOption, match=offers):
         take_format(params, engine_class("tesseract").formats, "tesseract")
     params = {"format": "markdown", "lang": "fra"}
     assert take_format(params, engine_class("nanonets").formats, "nanonets") == "markdown"
     assert params == {"lang": "fra"}
-    with pytest.raises(BadOption, match="format=hocr is not available yet"):
-        take_format({"format": "hocr"}, engine_class("tesseract").formats, "tesseract")
+    for file_format in ("hocr", "alto", "pdf"):
+        taken = take_format({"format": file_format}, engine_class("tesseract").formats, "tesseract")
+        assert taken == file_format

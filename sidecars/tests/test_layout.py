@@ -335,8 +335,7 @@ def test_sidecar_answers_the_layout_only_when_asked(sidecar_factory: Any) -> Non
     words = [w["text"] for b in layout["blocks"] for line in b["lines"] for w in line["words"]]
     assert "12345678900000" in words
     for value, status, says in (
-        ("markdown", 400, "format=markdown is not offered by tesseract; it offers text, json"),
-        ("hocr", 400, "format=hocr is not available yet"),
+        ("markdown", 400, "format=markdown is not offered by tesseract; it offers text, json, hocr, alto, pdf"),  # noqa: E501
         ("docx", 400, "format 'docx': expected one of text, json, markdown, hocr, alto, pdf"),
     ):
         refused = sidecar.client.post("/ocr", content=data, params={"format": value})

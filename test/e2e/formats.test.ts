@@ -1,8 +1,8 @@
 // The `format` option through the gateway (issue 17): `json` answers the usual body, its text the
 // default answer's byte for byte, with each page's layout (boxes within the page, confidences 0–1),
 // as /openapi.json documents it; a job takes json too; a bad value is a 400 naming the accepted ones;
-// markdown asked of tesseract is a 400 naming the services that write it; hocr/alto/pdf reach the
-// sidecar (not built yet: its 400).
+// markdown asked of tesseract is a 400 naming the services that write it; hocr/alto/pdf answer files
+// (test/e2e/formats-files.test.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -120,13 +120,8 @@ describe('format option', () => {
 
     const markdown = await postOcr(gw, 'tesseract', pdfForm(), { query: '?format=markdown' });
     assert.equal(markdown.status, 400);
-    assert.equal(markdown.json.error, 'format=markdown is not offered by tesseract; it is offered by marker, nanonets, olmocr. tesseract offers text or json.');
+    assert.equal(markdown.json.error, 'format=markdown is not offered by tesseract; it is offered by marker, nanonets, olmocr. tesseract offers text, json, hocr, alto or pdf.');
     assert.deepEqual((markdown.json.details as { offered_by: string[] }).offered_by, ['marker', 'nanonets', 'olmocr']);
-
-    // Accepted by the gateway and passed on; built later (the sidecar says so).
-    const hocr = await postOcr(gw, 'tesseract', pdfForm(), { query: '?format=hocr' });
-    assert.equal(hocr.status, 400);
-    assert.match(hocr.json.error as string, /format=hocr is not available yet/);
 
     // As a form field before the file, like every option.
     const form = new FormData();

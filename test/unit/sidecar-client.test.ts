@@ -54,6 +54,16 @@ describe('sidecar client', () => {
         return;
       }
       if (url.searchParams.get('mode') === 'slow') return; // never answers
+      if (url.searchParams.get('format') === 'pdf') {
+        // A file answer, written in pieces: it reaches the caller unread, as a stream.
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/pdf', 'x-failed-pages': '2' });
+          res.write('%PDF-1.7\n');
+          setTimeout(() => res.end('%%EOF\n'), 50);
+        });
+        return;
+      }
       let bytes = 0;
       req.on('data', (c: Buffer) => (bytes += c.length));
       req.on('end', () => {
@@ -113,5 +123,16 @@ describe('sidecar client', () => {
     setTimeout(() => controller.abort(), 100);
     await assert.rejects(pending, (err) => !isConnectionError(err));
     await assert.rejects(getSidecarHealth(path.join(dir, 'none.sock'), 500));
+  });
+
+  it('hands a 200 that is not JSON (a file format) back unread, as a stream', async () => {
+    const answer = await post({ format: 'pdf' }, 2);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, undefined);
+    assert.equal(answer.headers['x-failed-pages'], '2');
+    assert.ok(answer.file !== undefined);
+    const chunks: Buffer[] = [];
+    for await (const chunk of answer.file) chunks.push(chunk as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), '%PDF-1.7\n%%EOF\n');
   });
 });

@@ -106,15 +106,12 @@ function checkFormat(raw: string, contract: SidecarContract | null, service: str
   if (!offered(service)) {
     const offering = Object.keys(contract?.services ?? {}).filter(offered);
     throw new BadOption(
-      `format=${known} is not offered by ${service}${offering.length > 0 ? `; it is offered by ${offering.join(', ')}` : ''}. ${service} offers ${orList(formatsOf(contract, service).filter((f) => !NOT_YET.includes(f)))}.`,
+      `format=${known} is not offered by ${service}${offering.length > 0 ? `; it is offered by ${offering.join(', ')}` : ''}. ${service} offers ${orList(formatsOf(contract, service))}.`,
       { option: FORMAT, value: known, offered_by: offering, accepted: formatsOf(contract, service) },
     );
   }
   return known;
 }
-
-/** Built from a page's layout by another part of the sidecar, not there yet (the sidecar answers 400). */
-const NOT_YET: readonly string[] = ['hocr', 'alto', 'pdf'];
 
 /** The formats a service offers, as its sidecar's contract says (text and json when it says nothing). */
 export function formatsOf(contract: SidecarContract | null, service: string): readonly string[] {
@@ -268,7 +265,9 @@ function formatDoc(contract: SidecarContract): OcrOptionDoc {
       '`granularity` says what the reader really measured: `word` (tesseract; rapidocr; a PDF text layer), `line` (rapidocr lines without character positions), `block` (dotsocr: its layout cells; lines and words carry their cell\'s box, `conf` null), ' +
       '`page` (olmocr, nanonets, marker: their models give no positions, so every box is the whole page and `conf` is null). ' +
       `\`markdown\`: the markdown of the services that write it (${markdown.join(', ') || 'none here'}), with \`format: "markdown"\`; other services answer 400 naming those. ` +
-      '`hocr`, `alto`, `pdf`: accepted, built by a later release (400 for now). No format costs a second OCR pass: json is built from what the reader already computed.',
+      '`hocr`, `alto`, `pdf`: a file instead of JSON, sent as an attachment named after the upload: one hOCR file (`text/vnd.hocr+html`), one ALTO 4 file (`application/xml`), ' +
+      'or the input made searchable (`application/pdf`: its pages untouched, an invisible text layer where the words were read); `X-Failed-Pages` / `X-Blank-Pages` say what `failed_pages` / `blank_pages` would. ' +
+      'No format costs a second OCR pass: each is built from what the reader already computed.',
     schema: { type: 'string', enum: [...OUTPUT_FORMATS], default: 'text' },
     example: 'json',
   };

@@ -252,9 +252,23 @@ function ocrOperation(config: Config, contract: SidecarContract): OperationSpec 
     },
     answers: {
       '200': {
-        description: 'The text of the document (and, with ?pages=true, of each page).',
-        headers: { 'x-request-id': { description: "The client's x-request-id, or a generated one.", schema: { type: 'string' } } },
-        content: json(ref('OcrAnswer'), example),
+        description:
+          'The text of the document (and, with ?pages=true, of each page). With format=hocr, alto or pdf, a file instead: ' +
+          'hOCR, ALTO 4, or the input made searchable (its pages untouched, an invisible text layer), sent as an attachment named after the upload.',
+        headers: {
+          'x-request-id': { description: "The client's x-request-id, or a generated one.", schema: { type: 'string' } },
+          'content-disposition': { description: 'File formats: `attachment; filename="devis.ocr.pdf"; filename*=UTF-8\'\'…`.', schema: { type: 'string' } },
+          'x-page-count': { description: 'File formats: the pages read.', schema: { type: 'integer' } },
+          'x-document-pages': { description: 'File formats: the pages of the document.', schema: { type: 'integer' } },
+          'x-failed-pages': { description: 'File formats: the pages that could not be read (comma-separated), when any; empty in the file.', schema: { type: 'string' } },
+          'x-blank-pages': { description: 'File formats: the pages where no text was found (comma-separated), when any.', schema: { type: 'string' } },
+        },
+        content: {
+          ...json(ref('OcrAnswer'), example),
+          'text/vnd.hocr+html': { schema: { type: 'string', description: 'format=hocr: one hOCR 1.2 (XHTML) file.' } },
+          'application/xml': { schema: { type: 'string', description: 'format=alto: one ALTO 4 file.' } },
+          'application/pdf': { schema: { type: 'string', format: 'binary', description: 'format=pdf: the searchable PDF.' } },
+        },
       },
     },
     errors: ocrGatewayErrors(config),

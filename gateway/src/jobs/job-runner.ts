@@ -4,7 +4,7 @@
 // deadline. Aborting the signal is the cancellation: the sidecar sees the connection go and stops at
 // the next page. The engines decide what an outcome means for the job (retry, fail, keep).
 import type { Readable } from 'node:stream';
-import { GatewayTimeout, ServiceUnavailable, errorRecord } from '../api/errors.js';
+import { BadOption, GatewayTimeout, ServiceUnavailable, errorRecord } from '../api/errors.js';
 import { publicAnswer, sidecarError, withoutServerPaths } from '../api/ocr-answer.js';
 import type { SidecarStatus } from '../ipc/health-snapshot.js';
 import type { ErrorRecord } from '../ipc/job-messages.js';
@@ -57,6 +57,12 @@ export async function runJob(
       headers: headersOf(job, Date.now() + timeoutMs),
       signal: AbortSignal.any([cancel, timeout]),
     });
+    if (answer.file !== undefined) {
+      // A file format (hocr, alto, pdf): a job's result is the JSON answer, kept as text.
+      answer.file.destroy();
+      const error = new BadOption('A job answers JSON: ask for format=hocr, alto or pdf with POST /ocr/{service}.', { option: 'format' });
+      return { kind: 'failed', error: errorRecord(error) };
+    }
     if (answer.status === 200) {
       const ocr = answer.body as SidecarOcrBody;
       // The job's format travels in its sidecar query (jobs take text and json only: jobs-route.ts).

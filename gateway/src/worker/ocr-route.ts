@@ -22,6 +22,7 @@ import type { SidecarStatus } from '../ipc/health-snapshot.js';
 import type { SidecarContract, SidecarOcrBody, SidecarPage } from '../ipc/sidecar-wire.js';
 import type { SidecarAnswer } from '../sidecar-client.js';
 import { sendError } from './error-handler.js';
+import { sendFileAnswer } from './file-answer.js';
 import { OcrExchange } from './ocr-exchange.js';
 import { contextOf, forLog } from './request-context.js';
 import { SidecarStorage } from './sidecar-storage.js';
@@ -175,6 +176,9 @@ function enforceDeadlines(config: Config): RequestHandler {
 function streamUploadToSidecar(config: Config, contract: SidecarContract | null): RequestHandler {
   const upload = multer({
     storage: new SidecarStorage(contract, (req) => stateOf(req, 'exchange')),
+    // Browsers and curl send a file name in UTF-8 (RFC 7578): read as latin1, "é" would become "Ã©"
+    // in the download name of a file answer and in the sidecar's log.
+    defParamCharset: 'utf8',
     limits: {
       fileSize: config.maxUploadBytes,
       files: 1,
@@ -232,8 +236,18 @@ function answer(metrics: WorkerMetrics): RequestHandler {
       if (res.headersSent || exchange.abortCause === 'client-gone') return;
       throw err;
     }
-    if (res.headersSent) return;
+    if (res.headersSent) {
+      result.file?.destroy();
+      return;
+    }
     if (result.status !== 200) throw sidecarError(result);
+    if (result.file !== undefined) {
+      const pages = Number(result.headers['x-page-count']);
+      if (Number.isFinite(pages)) ctx.access.pages = pages;
+      metrics.documents.inc({ service: exchange.service });
+      await sendFileAnswer(res, { ...result, file: result.file }, req.file.originalname, exchange.options.format);
+      return;
+    }
     const body = result.body as SidecarOcrBody;
     ctx.access.pages = body.pages.length;
     Object.assign(ctx.access, { document_pages: body.document_pages, model: body.model, sidecar_ms: body.ms });
