@@ -150,6 +150,20 @@ def test_alto_is_valid_against_the_xsd(tmp_path: Path) -> None:
     assert schema.validate(document), schema.error_log
 
 
+def test_alto_is_read_by_alto_tools(tmp_path: Path) -> None:
+    """A real ALTO consumer (alto-tools, which extracts text and confidences from ALTO files of
+    digitised collections) reads our file: its namespace is known to it, and it finds each page's
+    lines and words, and their confidence."""
+    path = tmp_path / "devis.xml"
+    path.write_bytes(_alto(tmp_path))
+    tool = str(BIN / "alto-tools")
+    text = subprocess.run([tool, "-t", str(path)], check=True, capture_output=True, text=True)
+    assert "ERROR" not in text.stdout and "Error" not in text.stdout
+    assert [line.split() for line in text.stdout.strip().splitlines()] == [list(words) for words in LINES]
+    confidence = subprocess.run([tool, "-c", str(path)], check=True, capture_output=True, text=True)
+    assert confidence.stdout.strip().endswith("Confidence: 91.0")  # the mean of WC, in per cent
+
+
 def test_alto_structure(tmp_path: Path) -> None:
     root = etree.fromstring(_alto(tmp_path))
     ns = {"a": NAMESPACE}
