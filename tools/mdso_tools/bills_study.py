@@ -28,8 +28,8 @@ CACHE = OUT / "readings.pickle"
 DOCS = int(os.environ.get("STUDY_DOCS", "2"))
 CATEGORIES = tuple(os.environ.get(
     "STUDY_CATEGORIES", "bill,scan,rotated,fax,photo,phone,mixed,digital").split(","))
-# Pages rapidocr reads in the cache (it takes ~15 s a page on these): the bills, and any page of the
-# other categories a trigger could fire on is read then (study --second).
+# Pages rapidocr reads in the cache (it takes ~15 s a page on these): the bills. The other categories'
+# pages are read by Tesseract only: a trigger looks at Tesseract's reading, and fired on none of them.
 BOTH = ("bill",)
 
 
