@@ -3,8 +3,9 @@
 Tesseract reads clean scans and rendered pages best (row order, French dictionary, exact spacing in
 amounts) and fast; rapidocr (PP-OCR) reads what Tesseract's layout analysis gives up on: camera
 photos with shade, curl and clutter, receipts, faxes, large display type (docs/ACCURACY.md, "Real
-photos"). Every page is read by Tesseract first; when its reading is not confident (mean word
-confidence below HYBRID_MIN_CONFIDENCE) or finds only a few words, rapidocr reads the page too and its
+photos"), and the figures of bills' narrow tables. Every page is read by Tesseract first; when its
+reading is not confident (mean word confidence below HYBRID_MIN_CONFIDENCE), finds only a few words or
+is a page of figures (digit_merge.figure_dense), rapidocr reads the page too and its
 reading is answered when it found text, line by line: a line on which rapidocr's recognition broke down
 is answered with Tesseract's words in the same place (line_merge.py; docs/ACCURACY.md, "Line-level
 combination"). The page's `source` says which reader's text it is (`ocr:tesseract`, `ocr:rapidocr`:
@@ -26,6 +27,7 @@ from ..models import NoWeights
 from ..output_format import FORMAT_OPTION, wants_layout
 from ..settings import Settings, int_setting
 from .base import Engine, EngineOptions, PageText
+from .digit_merge import figure_dense, merged
 from .line_merge import BoxT, Piece, mended, words_in_lines
 from .rapidocr import MAX_SIDE as RAPIDOCR_MAX_SIDE
 from .rapidocr import RapidocrEngine
@@ -130,13 +132,20 @@ class HybridEngine(Engine):
             layout = second.layout
             if layout is not None:
                 layout = _mended_layout(layout, mends, found, invert(to_image))
+        if figure_dense(first.text):
+            # A bill: rapidocr's text, with the spaces Tesseract read next to a digit where rapidocr
+            # read none (`PDL:39290650746106`, `1890` for "1 890"; digit_merge.py). Text only: the
+            # layout stays the readers' own.
+            text = merged(text, first.text, spaces="digit-side", commas=False)
         if layout is not None:
             layout = scaled(layout, image.width / width, turned(second.rotation, image.width, image.height))
         return replace(second, text=text, source="ocr:rapidocr", meta=facts, layout=layout)
 
     def _second_reading(self, confidence: int, text: str) -> bool:
-        """Whether rapidocr reads the page too: Tesseract's reading is not confident, or sparse."""
-        return confidence < self.min_confidence or len(text.split()) < SPARSE_WORDS
+        """Whether rapidocr reads the page too: Tesseract's reading is not confident, or sparse, or a
+        page of figures in tables (a bill: digit_merge.figure_dense), whose digit groups and decimal
+        commas Tesseract loses in narrow type and rapidocr keeps (docs/ACCURACY.md, "Bills, line by line")."""
+        return confidence < self.min_confidence or len(text.split()) < SPARSE_WORDS or figure_dense(text)
 
 
 def _mended_layout(
