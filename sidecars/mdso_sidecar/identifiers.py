@@ -91,10 +91,12 @@ _LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _NOT_AN_ID = re.compile(
     r"\b(?:t[ée]l|t[ée]l[ée]phone|fax|mobile|portable|ligne|PDL|PRM|PCE|client|compte|facture|mandat|"
     r"r[ée]f|r[ée]f[ée]rence|commande|contrat|capital|assurance|police|s[ée]rie|compteur|index|"
-    r"d[ée]cennale)\b",
+    r"d[ée]cennale|ICS)\b",
     re.IGNORECASE,
 )
 _LOOKBACK = 48  # characters before a number searched for its label
+# A SEPA creditor id (ICS) looks like a VAT number with a business code inside: FR12ZZZ345678.
+_SEPA_CREDITOR = re.compile(r"^FR..[A-Z]{3}")
 
 _TVA_HEAD = re.compile(r"(?<![0-9A-Za-z])F\s?R(?=[ .\u00a0]?[" + _DIGITISH + r"])")
 # ISO 13616 lengths of the countries a French quote's IBAN may come from.
@@ -354,10 +356,6 @@ def _compact(raw: str) -> str:
     return "".join(c for c in raw if c not in _SEPARATORS and not c.isspace())
 
 
-def _digit_count(value: str) -> int:
-    return sum(1 for c in value if c.isdigit() or c in DIGIT_FOR)
-
-
 def _find_ibans(text: str) -> list[_Found]:
     found = []
     for m in _IBAN_HEAD.finditer(text):
@@ -382,7 +380,8 @@ def _find_ibans(text: str) -> list[_Found]:
 def _find_tvas(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
     found = []
     for m in _TVA_HEAD.finditer(text):
-        if any(s <= m.start() < e for s, e in taken):
+        label, negative = _label(text[: m.start()])
+        if any(s <= m.start() < e for s, e in taken) or negative:
             continue
         rest = m.end() + (1 if m.end() < len(text) and text[m.end()] in _SEPARATORS else 0)
         groups: list[tuple[int, int]] = []
@@ -403,7 +402,8 @@ def _find_tvas(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
             continue
         end = groups[-1][1]
         value = "FR" + _compact(text[rest:end])
-        found.append(_Found("tva_fr", m.start(), end, value, _label(text[: m.start()])[0] or "TVA"))
+        if not _SEPA_CREDITOR.search(value):
+            found.append(_Found("tva_fr", m.start(), end, value, label or "TVA"))
     return found
 
 

@@ -223,3 +223,8 @@ def test_to_json_is_the_documented_shape() -> None:
         "check": "luhn", "label": "SIRET", "box": None, "conf": None, "conf_min": None,
         "candidates": [{"value": GOOGLE_SIRET, "edits": ["O→0 at 9"]}], "ambiguous": False,
     }
+
+
+def test_a_sepa_creditor_id_is_not_a_vat_number() -> None:
+    assert find_in_text("Référence unique de mandat ENE12345678 - ICS FR17ZZZ325841") == []
+    assert find_in_text("Identifiant créancier FR17ZZZ325841") == []
