@@ -40,6 +40,11 @@ one short or one long. A space or a dot inside a number is tolerated when readin
 correction. Each candidate passes the check; when several do at the same cost, all are listed and
 `ambiguous` is true. A reading whose check holds gets no candidate.
 
+Corroboration: a quote prints its SIREN several times (SIRET, VAT number, RCS line). A SIREN, SIRET or
+VAT number that fails its check, whose SIREN is within two digits of the SIREN of a valid reading on
+the same page, gets that reading's SIREN as its first candidate (when it passes its own check), which
+also settles an ambiguity: this recovers the wrong digit that a check digit alone can only flag.
+
 Nothing here imports an engine or a heavy package: the eval (tools/mdso_tools) scores plain texts
 with `find_in_text`.
 """
@@ -48,7 +53,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .layout import Box, PageLayout
@@ -495,15 +500,94 @@ def _lines_of(layout: PageLayout) -> Iterable[_Line]:
             yield _Line([_Token(w.text, w.box, w.conf) for w in line.words])
 
 
+# -- corroboration ----------------------------------------------------------------------------------
+
+
+def _siren_part(kind: Kind, value: str) -> str | None:
+    """The SIREN inside a SIREN, SIRET or VAT number read at its full length, letters undone."""
+    if kind == "siren" and len(value) == 9:
+        part = value
+    elif kind == "siret" and len(value) == 14:
+        part = value[:9]
+    elif kind == "tva_fr" and len(value) == 13:
+        part = value[4:]
+    else:
+        return None
+    return _undo_letters(part)[0]
+
+
+def _with_siren(kind: Kind, value: str, siren: str) -> str:
+    if kind == "siret":
+        return siren + _undo_letters(value[9:])[0]
+    if kind == "tva_fr":
+        return f"FR{tva_key(siren)}{siren}"
+    return siren
+
+
+_CORROBORATED_KINDS = ("siren", "siret", "tva_fr")
+_CORROBORATION_DIGITS = 2  # at most this many of the SIREN's digits differ from the page's reading
+
+
+def corroborate(found: Sequence[Identifier]) -> list[Identifier]:
+    """The same identifiers, where one that fails its check carries a SIREN that another, valid,
+    reading of the same text (the SIRET, the VAT number, the RCS line) spells within two digits: the
+    reading with that SIREN, when it passes its own check, becomes the first candidate, and settles an
+    ambiguity. A quote prints its SIREN three or four times; this recovers the wrong digit (8 read
+    for 3) that a check digit alone can only flag."""
+    witnesses: dict[str, Identifier] = {}
+    for i in found:
+        part = _siren_part(i.kind, i.value) if i.valid and i.kind in _CORROBORATED_KINDS else None
+        if part is not None and siren_ok(part):
+            witnesses.setdefault(part, i)
+    out = []
+    for i in found:
+        if i.valid is not False or i.kind not in _CORROBORATED_KINDS:
+            out.append(i)
+            continue
+        part = _siren_part(i.kind, i.value)
+        if part is None:
+            out.append(_settled(i, witnesses))
+            continue
+        ok = CHECKS[i.kind][1]
+        backed: list[Candidate] = []
+        for siren, witness in witnesses.items():
+            differ = sum(1 for a, b in zip(part, siren, strict=True) if a != b)
+            value = _with_siren(i.kind, i.value, siren)
+            if differ <= _CORROBORATION_DIGITS and value != i.value and ok(value):
+                backed.append(Candidate(value, (f"SIREN as in the {witness.kind} {witness.raw}",)))
+        if not backed:
+            out.append(i)
+            continue
+        rest = tuple(c for c in i.candidates if c.value not in {b.value for b in backed})
+        out.append(replace(i, candidates=(*backed, *rest), ambiguous=len(backed) > 1))
+    return out
+
+
+def _settled(found: Identifier, witnesses: dict[str, Identifier]) -> Identifier:
+    """An ambiguous reading whose candidates include exactly one with a SIREN read validly elsewhere
+    on the page: that one first, no longer ambiguous."""
+    if not found.ambiguous:
+        return found
+    agreeing = [c for c in found.candidates if _siren_part(found.kind, c.value) in witnesses]
+    if len(agreeing) != 1:
+        return found
+    [chosen] = agreeing
+    witness = witnesses[_siren_part(found.kind, chosen.value) or ""]
+    first = Candidate(chosen.value, (*chosen.edits, f"SIREN as in the {witness.kind} {witness.raw}"))
+    rest = tuple(c for c in found.candidates if c is not chosen)
+    return replace(found, candidates=(first, *rest), ambiguous=False)
+
+
 def find_identifiers(layout: PageLayout) -> list[Identifier]:
     """The identifiers on a page, in reading order, each with the union box of the words it spans
-    and their mean and least confidence."""
-    return [found for line in _lines_of(layout) for found in _identify(line)]
+    and their mean and least confidence; corroborated across the page (`corroborate`)."""
+    return corroborate([found for line in _lines_of(layout) for found in _identify(line)])
 
 
 def find_in_text(text: str) -> list[Identifier]:
-    """The identifiers in a plain text (one line per text line; no boxes, no confidence)."""
+    """The identifiers in a plain text (one line per text line; no boxes, no confidence),
+    corroborated across the text."""
     out: list[Identifier] = []
     for line in text.splitlines():
         out += _identify(_Line([_Token(word, None, None) for word in line.split()]))
-    return out
+    return corroborate(out)

@@ -228,3 +228,38 @@ def test_to_json_is_the_documented_shape() -> None:
 def test_a_sepa_creditor_id_is_not_a_vat_number() -> None:
     assert find_in_text("Référence unique de mandat ENE12345678 - ICS FR17ZZZ325841") == []
     assert find_in_text("Identifiant créancier FR17ZZZ325841") == []
+
+
+# -- corroboration -----------------------------------------------------------------------------------
+
+
+def test_a_wrong_digit_is_recovered_from_the_siren_read_elsewhere_on_the_page() -> None:
+    siret_read = "732 829 328 00074"  # 0 read as 8: Luhn fails, no confusion explains it
+    found = find_in_text(f"SIRET : {siret_read}\nN° TVA intracommunautaire : FR44732829320")
+    siret = next(i for i in found if i.kind == "siret")
+    assert siret.valid is False and siret.raw == siret_read
+    assert [c.value for c in siret.candidates] == [GOOGLE_SIRET] and not siret.ambiguous
+    assert siret.candidates[0].edits == ("SIREN as in the tva_fr FR44732829320",)
+
+
+def test_corroboration_settles_an_ambiguity_and_fixes_a_vat_key() -> None:
+    # SIRET 562 241 547 99091 with one of the two 2s of its SIREN lost; its VAT key misread.
+    siret_true, siren_true = "56224154799091", "562241547"
+    alone = only("SIRET : 562 415 479 9091", "siret")
+    assert alone.ambiguous and len(alone.candidates) == 3
+    assert siret_true in [c.value for c in alone.candidates]
+    bad_key = f"{(int(tva_key(siren_true)) + 1) % 97:02d}"
+    text = "\n".join(["SIRET : 562 415 479 9091", "RCS Paris 562 241 547", f"TVA FR{bad_key}{siren_true}"])
+    siret, siren, tva = find_in_text(text)
+    assert siren.valid and siret.valid is False and tva.valid is False
+    assert siret.candidates[0].value == siret_true and not siret.ambiguous
+    assert siret.candidates[0].edits[-1] == "SIREN as in the siren 562 241 547"
+    assert len(siret.candidates) == 3  # the other restorations stay listed, after it
+    assert [c.value for c in tva.candidates] == [f"FR{tva_key(siren_true)}{siren_true}"]
+
+
+def test_corroboration_needs_a_valid_witness_close_enough() -> None:
+    # Another company's SIREN (more than two digits away) lends nothing.
+    found = find_in_text("SIRET : 732 829 328 00074\nClient : SIREN 841 391 049")
+    siret = next(i for i in found if i.kind == "siret")
+    assert siret.candidates == ()
