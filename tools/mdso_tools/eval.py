@@ -17,7 +17,11 @@ Scores, per category (sums over its pages, so long pages weigh more):
 - numeric-token recall: share of the reference's tokens containing a digit (SIRET groups, amounts,
   rates, dates, postal codes, page numbers; ASCII digits, so "m²" is not one) that appear exactly in
   the output (multiset match; surrounding punctuation, € and % stripped on both sides, so "685,00€"
-  matches "685,00 €" but "1150,00" does not match "1 150,00").
+  matches "685,00 €" but "1150,00" does not match "1 150,00");
+- identifiers (a second table): the reference's SIREN, SIRET, VAT numbers and IBANs (their check
+  digits hold: eval_inputs computes them) against those mdso_sidecar.identifiers finds in each output
+  page: read exactly, misread and flagged by the check, misread yet passing it, recovered by the one
+  candidate offered, false corrections (scoring.identifier_counts says how they are paired).
 
 Real photos (`--photos DIR` or EVAL_PHOTOS=DIR; category `real-photo`): camera photos of printed
 pages with their ground truth, read where they lie and never copied into the project (their licences
@@ -283,7 +287,7 @@ def main(photos: Path | None) -> None:
                 row = {"variant": label, "category": sample.category, "sample": sample.name,
                        "pages": len(sample.pages), "seconds": seconds, **info, **extra,
                        **score(sample.text, "\n".join(texts), extra.get("spaceless", False)),
-                       **identifier_counts(sample.text, "\n".join(texts))}
+                       **identifier_counts(sample.text, texts)}
                 results.append(row)
                 text_path = OUT / "texts" / f"{sample.name}.{label.replace(' ', '_')}.txt"
                 text_path.write_text("\n\f\n".join(texts))
@@ -311,9 +315,8 @@ def rescore(folder: Path) -> None:
         texts = folder / "texts"
         reference = (texts / f"{row['sample']}.reference.txt").read_text()
         output = (texts / f"{row['sample']}.{row['variant'].replace(' ', '_')}.txt").read_text()
-        output = output.replace("\n\f\n", "\n")
-        row.update(score(reference, output, row.get("spaceless", False)))
-        row.update(identifier_counts(reference, output))
+        row.update(score(reference, output.replace("\n\f\n", "\n"), row.get("spaceless", False)))
+        row.update(identifier_counts(reference, output.split("\n\f\n")))
     tables(results, list(dict.fromkeys(row["variant"] for row in results)))
 
 

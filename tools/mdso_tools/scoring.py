@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 from rapidfuzz.distance import Levenshtein
 
@@ -64,9 +65,10 @@ IDENTIFIER_COUNTS = ("id_truth", "id_exact", "id_misread", "id_missed", "id_flag
                      "id_recovered", "id_ambiguous_with_truth", "id_false_corrections", "id_spurious")
 
 
-def identifier_counts(reference: str, hypothesis: str) -> dict[str, int]:
+def identifier_counts(reference: str, pages: Sequence[str]) -> dict[str, int]:
     """How the identifiers of `reference` (all valid: the eval's corpus computes their keys) came out
-    in `hypothesis`, as mdso_sidecar.identifiers finds and checks them in each text.
+    in the output `pages`, as mdso_sidecar.identifiers finds and checks them in each text (page by
+    page, as the service does: corroboration stays within a page).
 
     Each reference identifier is paired with the output identifier of its kind nearest in edit
     distance (greedily, nearest pairs first, at most a quarter of its length apart, at least 2).
@@ -80,7 +82,7 @@ def identifier_counts(reference: str, hypothesis: str) -> dict[str, int]:
     from mdso_sidecar.identifiers import find_in_text  # noqa: PLC0415
 
     truth = [i for i in find_in_text(reference) if i.kind in CHECKED_KINDS]
-    read = [i for i in find_in_text(hypothesis) if i.kind in CHECKED_KINDS]
+    read = [i for page in pages for i in find_in_text(page) if i.kind in CHECKED_KINDS]
     pairs = sorted(
         (Levenshtein.distance(t.value, r.value), ti, ri)
         for ti, t in enumerate(truth) for ri, r in enumerate(read) if t.kind == r.kind)
