@@ -2,7 +2,7 @@
 certificate numbers, postal codes), found in a page's words, with whether their check digits hold and,
 when they do not, the readings that one plausible OCR confusion away would make them hold.
 
-The reading itself is never rewritten: `raw` is what the reader saw, `value` the same characters
+The reading itself is never rewritten: `raw` is what the reader saw, `normalized` the same characters
 without separators; corrections are offered beside it as `candidates`.
 
 Answer shape (`Identifier.to_json()`, one object per identifier, listed per page as `identifiers`):
@@ -10,7 +10,7 @@ Answer shape (`Identifier.to_json()`, one object per identifier, listed per page
     {
       "kind": "siret",               # siren | siret | tva_fr | iban | rge | postal_code
       "raw": "732 829 32O 00074",    # as read, separators included
-      "value": "73282932O00074",     # as read, separators removed (upper-cased for tva_fr, iban)
+      "normalized": "73282932O00074",  # as read, separators removed (upper-cased for tva_fr, iban)
       "valid": false,                # check digits hold (true/false); null where no check exists (rge)
       "check": "luhn",               # luhn | la-poste | tva-key | mod97 | departement | shape
       "label": "SIRET",              # the context word read before it on its line, or null
@@ -205,8 +205,8 @@ class Identifier:
     kind: Kind
     raw: str
     """As read, separators included."""
-    value: str
-    """As read, separators removed."""
+    normalized: str
+    """As read, separators removed (nothing corrected)."""
     valid: bool | None
     """Whether the check digits hold; None where the kind has none (rge)."""
     check: str
@@ -221,7 +221,7 @@ class Identifier:
         return {
             "kind": self.kind,
             "raw": self.raw,
-            "value": self.value,
+            "normalized": self.normalized,
             "valid": self.valid,
             "check": self.check,
             "label": self.label,
@@ -488,7 +488,7 @@ def _identify(line: _Line) -> list[Identifier]:
                 check = "la-poste"
             cands, ambiguous = ((), False) if valid else corrections(f.kind, f.value)
         out.append(Identifier(
-            kind=f.kind, raw=text[f.start:f.end], value=f.value, valid=valid, check=check, label=f.label,
+            kind=f.kind, raw=text[f.start:f.end], normalized=f.value, valid=valid, check=check, label=f.label,
             box=box, conf=sum(confs) / len(confs) if confs else None, conf_min=min(confs) if confs else None,
             candidates=cands, ambiguous=ambiguous))
     return out
@@ -536,7 +536,7 @@ def corroborate(found: Sequence[Identifier]) -> list[Identifier]:
     for 3) that a check digit alone can only flag."""
     witnesses: dict[str, Identifier] = {}
     for i in found:
-        part = _siren_part(i.kind, i.value) if i.valid and i.kind in _CORROBORATED_KINDS else None
+        part = _siren_part(i.kind, i.normalized) if i.valid and i.kind in _CORROBORATED_KINDS else None
         if part is not None and siren_ok(part):
             witnesses.setdefault(part, i)
     out = []
@@ -544,7 +544,7 @@ def corroborate(found: Sequence[Identifier]) -> list[Identifier]:
         if i.valid is not False or i.kind not in _CORROBORATED_KINDS:
             out.append(i)
             continue
-        part = _siren_part(i.kind, i.value)
+        part = _siren_part(i.kind, i.normalized)
         if part is None:
             out.append(_settled(i, witnesses))
             continue
@@ -552,8 +552,8 @@ def corroborate(found: Sequence[Identifier]) -> list[Identifier]:
         backed: list[Candidate] = []
         for siren, witness in witnesses.items():
             differ = sum(1 for a, b in zip(part, siren, strict=True) if a != b)
-            value = _with_siren(i.kind, i.value, siren)
-            if differ <= _CORROBORATION_DIGITS and value != i.value and ok(value):
+            value = _with_siren(i.kind, i.normalized, siren)
+            if differ <= _CORROBORATION_DIGITS and value != i.normalized and ok(value):
                 backed.append(Candidate(value, (f"SIREN as in the {witness.kind} {witness.raw}",)))
         if not backed:
             out.append(i)

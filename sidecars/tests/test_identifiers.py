@@ -94,7 +94,7 @@ def test_a_quote_header_yields_every_identifier_valid_and_uncorrected() -> None:
         "Certificat QualiPAC QPAC/12345",
     ])
     found = find_in_text(text)
-    assert [(i.kind, i.value) for i in found] == [
+    assert [(i.kind, i.normalized) for i in found] == [
         ("postal_code", "75011"), ("siret", SIRET), ("tva_fr", TVA), ("rge", "E-E123456"), ("iban", IBAN),
         ("siren", SIREN), ("rge", "QPAC/12345"),
     ]
@@ -118,7 +118,7 @@ def test_each_letter_for_digit_confusion_is_recovered(shown: str, letter: str) -
 def test_several_letters_in_one_number_are_undone_together() -> None:
     read = SIRET.replace("0", "O")
     found = only(f"SIRET : {read}", "siret")
-    assert found.value == read and [c.value for c in found.candidates] == [SIRET] and not found.ambiguous
+    assert found.normalized == read and [c.value for c in found.candidates] == [SIRET] and not found.ambiguous
 
 
 def test_a_doubled_digit_read_once_offers_every_candidate_and_says_ambiguous() -> None:
@@ -143,7 +143,7 @@ def test_a_digit_read_twice_is_recovered() -> None:
 def test_a_space_or_dot_inside_a_number_is_read_through() -> None:
     for shown in ("732 829 3 20 00074", "732.829.320.00074", "7328 2932000074"):
         found = only(f"SIRET : {shown}", "siret")
-        assert found.value == GOOGLE_SIRET and found.valid and found.candidates == ()
+        assert found.normalized == GOOGLE_SIRET and found.valid and found.candidates == ()
 
 
 def test_a_wrong_digit_is_flagged_and_not_corrected() -> None:
@@ -219,7 +219,7 @@ def test_a_layout_identifier_spans_its_words_box_and_confidence() -> None:
 def test_to_json_is_the_documented_shape() -> None:
     found = only("SIRET : 732 829 32O 00074", "siret")
     assert found.to_json() == {
-        "kind": "siret", "raw": "732 829 32O 00074", "value": "73282932O00074", "valid": False,
+        "kind": "siret", "raw": "732 829 32O 00074", "normalized": "73282932O00074", "valid": False,
         "check": "luhn", "label": "SIRET", "box": None, "conf": None, "conf_min": None,
         "candidates": [{"value": GOOGLE_SIRET, "edits": ["O→0 at 9"]}], "ambiguous": False,
     }

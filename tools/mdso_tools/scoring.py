@@ -84,12 +84,12 @@ def identifier_counts(reference: str, pages: Sequence[str]) -> dict[str, int]:
     truth = [i for i in find_in_text(reference) if i.kind in CHECKED_KINDS]
     read = [i for page in pages for i in find_in_text(page) if i.kind in CHECKED_KINDS]
     pairs = sorted(
-        (Levenshtein.distance(t.value, r.value), ti, ri)
+        (Levenshtein.distance(t.normalized, r.normalized), ti, ri)
         for ti, t in enumerate(truth) for ri, r in enumerate(read) if t.kind == r.kind)
     paired: dict[int, int] = {}
     used: set[int] = set()
     for distance, ti, ri in pairs:
-        if ti in paired or ri in used or distance > max(2, len(truth[ti].value) // 4):
+        if ti in paired or ri in used or distance > max(2, len(truth[ti].normalized) // 4):
             continue
         paired[ti] = ri
         used.add(ri)
@@ -101,7 +101,7 @@ def identifier_counts(reference: str, pages: Sequence[str]) -> dict[str, int]:
             continue
         r = read[paired[ti]]
         values = [c.value for c in r.candidates]
-        if r.value == t.value:
+        if r.normalized == t.normalized:
             counts["id_exact"] += 1
             counts["id_false_corrections"] += bool(values)
             continue
@@ -109,10 +109,10 @@ def identifier_counts(reference: str, pages: Sequence[str]) -> dict[str, int]:
         counts["id_flagged"] += r.valid is False
         counts["id_passed_wrong"] += r.valid is True
         if values and not r.ambiguous:
-            counts["id_recovered"] += values[0] == t.value
-            counts["id_false_corrections"] += values[0] != t.value
+            counts["id_recovered"] += values[0] == t.normalized
+            counts["id_false_corrections"] += values[0] != t.normalized
         elif r.ambiguous:
-            counts["id_ambiguous_with_truth"] += t.value in values
+            counts["id_ambiguous_with_truth"] += t.normalized in values
     for ri, r in enumerate(read):
         if ri not in used:
             counts["id_spurious"] += 1
