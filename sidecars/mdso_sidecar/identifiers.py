@@ -9,8 +9,8 @@ Answer shape (`Identifier.to_json()`, one object per identifier, listed per page
 
     {
       "kind": "siret",               # siren | siret | tva_fr | iban | rge | postal_code
-      "raw": "732 829 32O 00074",    # as read, separators included
-      "normalized": "73282932O00074",  # as read, separators removed (upper-cased for tva_fr, iban)
+      "raw": "732 829 32O 00074",    # as read: its words joined by one space
+      "normalized": "73282932O00074",  # as read, separators removed (an IBAN upper-cased)
       "valid": false,                # check digits hold (true/false); null where no check exists (rge)
       "check": "luhn",               # luhn | la-poste | tva-key | mod97 | departement | shape
       "label": "SIRET",              # the context word read before it on its line, or null
