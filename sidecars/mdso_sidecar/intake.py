@@ -7,6 +7,8 @@ PDFium is not thread-safe: every pypdfium2 call, open and close included, runs u
 
 from __future__ import annotations
 
+import ctypes
+import math
 import struct
 import threading
 import warnings
@@ -21,6 +23,7 @@ import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CorruptDocument, EncryptedDocument, ImageTooLarge, scrub
+from .layout import PageGeometry, PageLayout, text_layer_layout
 from .sniff import DocumentKind
 
 PDFIUM_LOCK = threading.Lock()
@@ -137,6 +140,16 @@ class Document(ABC):
         return None
 
     @abstractmethod
+    def geometry(self, page: int, policy: RenderPolicy) -> PageGeometry:
+        """The size and density of the render `policy` gives of the page, found without rendering it
+        (asked only for requests that want a layout, format=json...)."""
+
+    def text_layer_layout(self, page: int, policy: RenderPolicy) -> PageLayout | None:
+        """The page's text layer as a layout (its characters' boxes grouped in words and lines), in the
+        pixels of the render `policy` gives; None when the document has no text layer."""
+        return None
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> Document:
@@ -190,14 +203,7 @@ class PdfDocument(Document):
         with PDFIUM_LOCK:
             pdf_page = self._load_page(page)
             try:
-                width, height = pdf_page.get_size()
-                longest_pt = max(width, height)
-                if longest_pt <= 0:
-                    raise CorruptDocument(f"page {page} has an empty page box")
-                if policy.longest_side is not None:
-                    scale = policy.longest_side / longest_pt
-                else:
-                    scale = min(policy.pdf_dpi / 72.0, policy.max_side / longest_pt)
+                scale = _pdf_scale(pdf_page, page, policy)
                 bitmap = pdf_page.render(
                     scale=scale, grayscale=policy.grayscale, may_draw_forms=True, draw_annots=True
                 )
@@ -226,9 +232,64 @@ class PdfDocument(Document):
                 pdf_page.close()
         return text_layer_of(raw)
 
+    def geometry(self, page: int, policy: RenderPolicy) -> PageGeometry:
+        with PDFIUM_LOCK:
+            pdf_page = self._load_page(page)
+            try:
+                scale = _pdf_scale(pdf_page, page, policy)
+                width, height = pdf_page.get_size()
+            finally:
+                pdf_page.close()
+        return PageGeometry(math.ceil(width * scale), math.ceil(height * scale), scale * 72.0)
+
+    def text_layer_layout(self, page: int, policy: RenderPolicy) -> PageLayout:
+        with PDFIUM_LOCK:
+            pdf_page = self._load_page(page)
+            try:
+                scale = _pdf_scale(pdf_page, page, policy)
+                width, height = pdf_page.get_size()
+                size = (math.ceil(width * scale), math.ceil(height * scale))
+                textpage = pdf_page.get_textpage()
+                try:
+                    chars = []
+                    for index in range(textpage.count_chars()):
+                        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+                        left, bottom, right, top = textpage.get_charbox(index)
+                        chars.append((
+                            chr(code) if code else "",
+                            _to_device(pdf_page, size, left, top),
+                            _to_device(pdf_page, size, right, bottom),
+                        ))
+                finally:
+                    textpage.close()
+            finally:
+                pdf_page.close()
+        return text_layer_layout(chars, size[0], size[1])
+
     def close(self) -> None:
         with PDFIUM_LOCK:
             self._pdf.close()
+
+
+def _pdf_scale(pdf_page: Any, page: int, policy: RenderPolicy) -> float:
+    """Pixels per point of the page's render under `policy` (the caller holds PDFIUM_LOCK)."""
+    width, height = pdf_page.get_size()
+    longest_pt = max(width, height)
+    if longest_pt <= 0:
+        raise CorruptDocument(f"page {page} has an empty page box")
+    if policy.longest_side is not None:
+        return float(policy.longest_side / longest_pt)
+    return float(min(policy.pdf_dpi / 72.0, policy.max_side / longest_pt))
+
+
+def _to_device(pdf_page: Any, size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
+    """A point of the page's own space (points, origin bottom-left, before its /Rotate) in the pixels of
+    a `size` render (origin top-left, the page as displayed)."""
+    out_x, out_y = ctypes.c_int(), ctypes.c_int()
+    pdfium_c.FPDF_PageToDevice(
+        pdf_page.raw, 0, 0, size[0], size[1], 0, x, y, ctypes.byref(out_x), ctypes.byref(out_y)
+    )
+    return float(out_x.value), float(out_y.value)
 
 
 class ImageDocument(Document):
@@ -278,6 +339,36 @@ class ImageDocument(Document):
         if target != flat.size:
             flat = flat.resize(target, Image.Resampling.LANCZOS)
         return flat.convert(policy.mode)
+
+    def geometry(self, page: int, policy: RenderPolicy) -> PageGeometry:
+        # Only the header is read: the size the render will have, and its density scaled alike.
+        with _open_image(self.path, self.kind) as image:
+            try:
+                image.seek(page - 1)
+            except _IMAGE_DECODE_ERRORS:
+                raise CorruptDocument(f"frame {page} could not be read") from None
+            width, height = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turning it a quarter
+                width, height = height, width
+            dpi = image.info.get("dpi")
+        density: float | None = None
+        if isinstance(dpi, tuple) and len(dpi) == 2:
+            try:
+                x_dpi, y_dpi = float(dpi[0]), float(dpi[1])
+            except (TypeError, ValueError):
+                x_dpi = y_dpi = 0.0
+            if x_dpi > 0 and y_dpi > 0:
+                density = max(x_dpi, y_dpi)
+                ratio = x_dpi / y_dpi
+                if abs(ratio - 1) >= 0.1 and max(ratio, 1 / ratio) <= 4:  # as _square_pixels stretches
+                    if ratio > 1:
+                        height = round(height * ratio)
+                    else:
+                        width = round(width / ratio)
+        target = _target_size((width, height), policy)
+        if density is not None:
+            density *= target[0] / max(width, 1)
+        return PageGeometry(target[0], target[1], density)
 
     def close(self) -> None:
         """Nothing is held open between renders."""

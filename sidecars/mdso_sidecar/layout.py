@@ -120,3 +120,187 @@ def apply(matrix: Sequence[float], x: float, y: float) -> tuple[float, float]:
     """A point through a homography."""
     w = matrix[6] * x + matrix[7] * y + matrix[8]
     return ((matrix[0] * x + matrix[1] * y + matrix[2]) / w, (matrix[3] * x + matrix[4] * y + matrix[5]) / w)
+
+
+def invert(matrix: Sequence[float]) -> tuple[float, ...]:
+    """The inverse of a homography (row-major 3×3)."""
+    a, b, c, d, e, f, g, h, i = matrix
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if det == 0:
+        raise ValueError("a homography without an inverse")
+    return tuple(
+        v / det
+        for v in (
+            e * i - f * h, c * h - b * i, b * f - c * e,
+            f * g - d * i, a * i - c * g, c * d - a * f,
+            d * h - e * g, b * g - a * h, a * e - b * d,
+        )
+    )
+
+
+def translation(dx: float, dy: float) -> tuple[float, ...]:
+    return (1.0, 0.0, dx, 0.0, 1.0, dy, 0.0, 0.0, 1.0)
+
+
+def turned(rotation: int, width: int, height: int) -> tuple[float, ...]:
+    """The homography from the pixels of an image turned `rotation` degrees clockwise (0, 90, 180,
+    270; as PageText.rotation says) back to the pixels of the `width` × `height` image before the turn."""
+    rotation %= 360
+    if rotation == 90:  # (x, y) -> (height - y, x): back, x = y', y = height - x'
+        return (0.0, 1.0, 0.0, -1.0, 0.0, float(height), 0.0, 0.0, 1.0)
+    if rotation == 180:
+        return (-1.0, 0.0, float(width), 0.0, -1.0, float(height), 0.0, 0.0, 1.0)
+    if rotation == 270:  # (x, y) -> (y, width - x): back, x = width - y', y = x'
+        return (0.0, -1.0, float(width), 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    return IDENTITY
+
+
+def upright_size(rotation: int, width: int, height: int) -> tuple[int, int]:
+    """The size of a `width` × `height` image once turned `rotation` degrees clockwise."""
+    return (height, width) if rotation % 180 == 90 else (width, height)
+
+
+def page_level(text: str, width: int, height: int, to_input: Sequence[float] = IDENTITY) -> PageLayout:
+    """The layout of a reader that says nothing of where its text stands (a VLM, marker): one block
+    with the page's box, one line per line of text, one word per line, each with the page's box and
+    no confidence measured (0). Nothing finer is invented."""
+    page = Box(0, 0, width, height)
+    lines = tuple(
+        Line(words=(Word(text=row, box=page, conf=0.0),), box=page, conf=0.0)
+        for row in (r.strip() for r in text.splitlines())
+        if row
+    )
+    blocks = (Block(lines=lines, box=page),) if lines else ()
+    return PageLayout(width=width, height=height, blocks=blocks, granularity="page", to_input=tuple(to_input))
+
+
+DEFAULT_DPI = 300.0
+"""Points are figured at this density when the image says nothing of its own."""
+
+
+def layout_json(layout: PageLayout, dpi: float | None) -> dict[str, Any]:
+    """A page's layout as the sidecar answers it (format=json): sizes in pixels and points, and the
+    blocks → lines → words, boxes as [left, top, right, bottom] in pixels of the upright page."""
+    density = dpi or DEFAULT_DPI
+    out: dict[str, Any] = {
+        "width": layout.width,
+        "height": layout.height,
+        "width_pt": round(layout.width * 72 / density, 2),
+        "height_pt": round(layout.height * 72 / density, 2),
+        "dpi": None if dpi is None else round(dpi, 2),
+        "granularity": layout.granularity,
+    }
+    if tuple(layout.to_input) != IDENTITY:
+        out["to_input"] = [round(v, 6) for v in layout.to_input]
+    if layout.granularity == "page":
+        out["note"] = (
+            "this reader gives no positions: every box is the page's, and no confidence is measured (null)"
+        )
+    out["blocks"] = [_block_json(block, layout.granularity) for block in layout.blocks]
+    return out
+
+
+def _block_json(block: Block, granularity: Granularity) -> dict[str, Any]:
+    out: dict[str, Any] = {"box": block.box.to_json(), "kind": block.kind}
+    if granularity != "page" and block.lines:
+        out["conf"] = round(sum(line.conf for line in block.lines) / len(block.lines), 3)
+    measured = granularity != "page"
+    out["lines"] = [
+        {
+            "box": line.box.to_json(),
+            "conf": round(line.conf, 3) if measured else None,
+            "text": line.text,
+            "words": [
+                {"text": w.text, "box": w.box.to_json(), "conf": round(w.conf, 3) if measured else None}
+                for w in line.words
+            ],
+        }
+        for line in block.lines
+    ]
+    return out
+
+
+TextLayerChar = tuple[str, tuple[float, float], tuple[float, float]]
+"""A text layer's character and two opposite corners of its box, in render pixels."""
+
+
+def text_layer_layout(chars: Sequence[TextLayerChar], width: int, height: int) -> PageLayout:
+    """A PDF text layer's characters (in PDFium's order, its generated spaces and line ends included)
+    grouped into words (broken at white space), lines (broken at line ends and where the next
+    character does not sit on the line) and blocks (broken where the gap between two lines is taller
+    than a line). The text is the PDF's own: confidence 1."""
+    lines: list[Line] = []
+    word_chars: list[tuple[str, Box]] = []
+    words: list[Word] = []
+    line_box: list[Box] = []  # the line so far, all its characters' box
+
+    def end_word() -> None:
+        if word_chars:
+            words.append(Word("".join(c for c, _ in word_chars), Box.around(b for _, b in word_chars), 1.0))
+            word_chars.clear()
+
+    def end_line() -> None:
+        end_word()
+        if words:
+            lines.append(Line(tuple(words), Box.around(w.box for w in words), 1.0))
+            words.clear()
+        line_box.clear()
+
+    for char, (x0, y0), (x1, y1) in chars:
+        if not char or char.isspace() or char == "\x00":
+            if char in ("\n", "\r", "\x02"):
+                end_line()
+            else:
+                end_word()
+            continue
+        box = Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        if line_box:
+            # A character off the line's band (overlapping it by less than a third of the shorter of
+            # the two heights), or back left of where the line started, starts a new line.
+            current = line_box[0]
+            overlap = min(box.bottom, current.bottom) - max(box.top, current.top)
+            shorter = min(box.bottom - box.top, current.bottom - current.top)
+            if overlap < shorter / 3 or box.right < current.left:
+                end_line()
+        line_box[:] = [box if not line_box else Box.around((line_box[0], box))]
+        word_chars.append((char, box))
+    end_line()
+    blocks: list[Block] = []
+    group: list[Line] = []
+    for line in lines:
+        if group:
+            previous = group[-1].box
+            if line.box.top - previous.bottom > previous.bottom - previous.top:
+                blocks.append(Block(tuple(group), Box.around(g.box for g in group)))
+                group = []
+        group.append(line)
+    if group:
+        blocks.append(Block(tuple(group), Box.around(g.box for g in group)))
+    return PageLayout(width=width, height=height, blocks=tuple(blocks), granularity="word")
+
+
+def scaled(layout: PageLayout, factor: float, to_input: Sequence[float]) -> PageLayout:
+    """The layout with every box scaled by `factor` (a reading of another render of the same page,
+    brought to this one's pixels), and the given homography back to the input."""
+
+    def box(b: Box) -> Box:
+        return Box(b.left * factor, b.top * factor, b.right * factor, b.bottom * factor)
+
+    blocks = tuple(
+        Block(
+            lines=tuple(
+                Line(tuple(Word(w.text, box(w.box), w.conf) for w in line.words), box(line.box), line.conf)
+                for line in block.lines
+            ),
+            box=box(block.box),
+            kind=block.kind,
+        )
+        for block in layout.blocks
+    )
+    return PageLayout(
+        width=round(layout.width * factor),
+        height=round(layout.height * factor),
+        blocks=blocks,
+        granularity=layout.granularity,
+        to_input=tuple(to_input),
+    )

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -25,8 +25,10 @@ from .errors import (
     SidecarError,
     scrub,
 )
-from .intake import Document, open_document
+from .intake import Document, RenderPolicy, open_document
+from .layout import PageGeometry, PageLayout, page_level, turned, upright_size
 from .log import get_logger
+from .output_format import wants_layout
 from .page_range import PageRange, select_pages
 from .sniff import DocumentKind
 
@@ -219,7 +221,10 @@ class PageScheduler:
                     # The page's own text may make OCR needless (born-digital pages): no render then.
                     read = self.engine.from_text_layer(job.document.text_layer(page), job.options)
                     if read is not None:
-                        outcome = _page_result(page, started, read), None
+                        geometry = None
+                        if wants_layout(job.options):
+                            read, geometry = _text_layer_layout(job.document, page, read, self.engine)
+                        outcome = _page_result(page, started, read, geometry), None
                 if outcome is None:
                     image = job.document.render(page, self.engine.render_policy)
             except SidecarError as exc:
@@ -261,6 +266,7 @@ class PageScheduler:
         job, page = item.job, item.page
         # A page's ms is its own work (render + recognition), not the time it waited in the queue.
         started = time.monotonic() - item.render_s
+        size = item.image.size
         try:
             try:
                 read = self.engine.recognize_rendered(
@@ -268,12 +274,18 @@ class PageScheduler:
                 )
             finally:
                 item.image.close()
+            geometry = None
+            if wants_layout(job.options):
+                # The render's own size; its density as the document gives it.
+                dpi = job.document.geometry(page, self.engine.render_policy).dpi
+                geometry = PageGeometry(size[0], size[1], dpi)
+                read = _with_layout(read, geometry)
         except SidecarError as exc:
             return _failed(page, started, exc.message), exc
         except Exception:
             log.exception("page failed", extra={"request_id": job.control.request_id, "page": page})
             return _failed(page, started, _INTERNAL_PAGE_ERROR), None
-        return _page_result(page, started, read), None
+        return _page_result(page, started, read, geometry), None
 
     def _finish(self, job: _Job, page: int, outcome: _Outcome) -> None:
         """Record a page's answer. Called with the lock."""
@@ -396,6 +408,7 @@ class Pipeline:
             if isinstance(read, SidecarError) and read.fails_request:
                 raise read
         results: list[_Outcome] = []
+        layout = wants_layout(options)
         for page, read in zip(pages, outcome, strict=False):
             if isinstance(read, SidecarError):
                 results.append((_failed(page, started, read.message), read))
@@ -407,7 +420,16 @@ class Pipeline:
                 )
                 results.append((_failed(page, started, _INTERNAL_PAGE_ERROR), None))
             else:
-                results.append((_page_result(page, started, read), None))
+                geometry = None
+                if layout:
+                    # A whole-document engine reads pages its own way: their size is the render's its
+                    # policy would give.
+                    try:
+                        geometry = document.geometry(page, self.engine.render_policy)
+                    except SidecarError:
+                        geometry = None
+                answer = read if geometry is None else _with_layout(read, geometry)
+                results.append((_page_result(page, started, answer, geometry), None))
         return results
 
 
@@ -424,7 +446,34 @@ def _failed(page: int, started: float, message: str) -> PageResult:
     )
 
 
-def _page_result(page: int, started: float, read: PageText) -> PageResult:
+def _with_layout(read: PageText, geometry: PageGeometry) -> PageText:
+    """The page's reading with a layout: its engine's, or the page-level one of a reader that gives
+    no positions (VLMs, marker), in the upright page's pixels."""
+    if read.layout is not None:
+        return read
+    width, height = upright_size(read.rotation, geometry.input_width, geometry.input_height)
+    to_input = turned(read.rotation, geometry.input_width, geometry.input_height)
+    return replace(read, layout=page_level(read.text, width, height, to_input))
+
+
+def _text_layer_layout(
+    document: Document, page: int, read: PageText, engine: Engine
+) -> tuple[PageText, PageGeometry]:
+    """A page answered from its text layer, with that layer's character boxes as its layout, in the
+    pixels of the render the engine would have read."""
+    policy: RenderPolicy = engine.render_policy
+    geometry = document.geometry(page, policy)
+    layout: PageLayout | None = None
+    if read.layout is None and read.source == "text-layer" and read.text.strip():
+        layout = document.text_layer_layout(page, policy)
+    if layout is None:
+        return _with_layout(read, geometry), geometry
+    return replace(read, layout=layout), geometry
+
+
+def _page_result(
+    page: int, started: float, read: PageText, geometry: PageGeometry | None = None
+) -> PageResult:
     return PageResult(
         page=page,
         text=read.text,
@@ -434,6 +483,8 @@ def _page_result(page: int, started: float, read: PageText) -> PageResult:
         blank=not read.text.strip(),
         rotation=read.rotation,
         meta=read.meta,
+        layout=read.layout if geometry is not None else None,
+        geometry=geometry,
     )
 
 

@@ -35,7 +35,9 @@ from .errors import (
     SidecarError,
 )
 from .gpu import gpu_stats
+from .layout import layout_json
 from .log import get_logger
+from .output_format import FORMAT_OPTION, take_format
 from .page_range import PageRange, take_page_range
 from .pipeline import JobControl, OcrResult, Pipeline
 from .settings import Settings
@@ -66,6 +68,9 @@ def _page_json(page: PageResult) -> dict[str, Any]:
     }
     if page.meta is not None:
         body["meta"] = dict(page.meta)  # engine-specific page facts, only for engines that have them
+    if page.geometry is not None:
+        # format=json (and the formats built from a layout): where the text stands on the page.
+        body["layout"] = None if page.layout is None else layout_json(page.layout, page.geometry.dpi)
     return body
 
 
@@ -333,7 +338,12 @@ class Sidecar:
                 raise BadOption(f"option {key!r} given more than once", {"option": key})
             params[key] = value
         page_range = take_page_range(params)
-        return page_range, self.engine.parse_options(params)
+        # The pipeline's option, like page_range: the engine finds it in its options (output_format.py).
+        answer_format = take_format(params, self.engine.formats, self.settings.service)
+        options = self.engine.parse_options(params)
+        if answer_format is not None:
+            options = {**options, FORMAT_OPTION: answer_format}
+        return page_range, options
 
     def _check_declared_length(self, headers: Mapping[str, str]) -> None:
         declared = headers.get("content-length")

@@ -16,6 +16,7 @@ from mdso_sidecar.contract import contract
 from mdso_sidecar.engines import SERVICES, engine_class
 from mdso_sidecar.engines.base import OptionSpec
 from mdso_sidecar.errors import BadOption, SidecarError
+from mdso_sidecar.output_format import take_format
 from mdso_sidecar.page_range import PAGE_RANGE_NAMES, PAGE_RANGE_PATTERN
 from mdso_sidecar.settings import FALSE_WORDS, TRUE_WORDS, load_settings
 
@@ -49,19 +50,23 @@ def test_every_service_with_its_engines_declarations() -> None:
     printed = contract()
     assert list(printed["services"]) == list(SERVICES)
     for name, service in printed["services"].items():
-        assert service == {"options": [spec.describe() for spec in engine_class(name).options]}, name
+        cls = engine_class(name)
+        assert service == {"options": [s.describe() for s in cls.options], "formats": list(cls.formats)}, name
     by_name = {name: [o["name"] for o in s["options"]] for name, s in printed["services"].items()}
     assert by_name == {
         "tesseract": ["lang", "mode", "layout"],
         "rapidocr": [],
         "hybrid": ["lang", "mode", "layout"],
         "marker": ["force_ocr"],
-        "nanonets": ["format"],
+        "nanonets": [],
         "olmocr": [],
     }
     assert printed["page_range"]["names"] == list(PAGE_RANGE_NAMES)
     assert printed["page_range"]["pattern"] == PAGE_RANGE_PATTERN
     assert printed["booleans"] == {"true": list(TRUE_WORDS), "false": list(FALSE_WORDS)}
+    assert printed["format"]["choices"] == ["text", "json", "markdown", "hocr", "alto", "pdf"]
+    offers_markdown = [name for name, s in printed["services"].items() if "markdown" in s["formats"]]
+    assert offers_markdown == ["marker", "nanonets", "olmocr"]
 
 
 def test_every_error_type_with_its_status() -> None:
@@ -138,14 +143,23 @@ def test_declarations_the_gateway_could_not_enforce_are_refused(declaration: dic
 def test_engines_validate_from_their_declarations() -> None:
     marker = engine_class("marker")(load_settings("marker", {}))
     assert marker.parse_options({"force_ocr": "No"}) == {"force_ocr": "false"}
-    accepted = "unknown option 'lang'; marker accepts: page_range, force_ocr"
+    accepted = "unknown option 'lang'; marker accepts: page_range, format, force_ocr"
     with pytest.raises(BadOption, match=accepted) as bad:
         marker.parse_options({"lang": "fra"})
-    assert bad.value.details == {"option": "lang", "accepted": ["page_range", "force_ocr"]}
+    assert bad.value.details == {"option": "lang", "accepted": ["page_range", "format", "force_ocr"]}
     olmocr = engine_class("olmocr")(load_settings("olmocr", {}))
-    with pytest.raises(BadOption, match=r"olmocr accepts: page_range$"):
-        olmocr.parse_options({"format": "text"})
-    nanonets = engine_class("nanonets")(load_settings("nanonets", {}))
-    assert nanonets.parse_options({"format": "text"}) == {"format": "text"}
-    with pytest.raises(BadOption, match="format 'docx': expected markdown or text"):
-        nanonets.parse_options({"format": "docx"})
+    with pytest.raises(BadOption, match=r"olmocr accepts: page_range, format$"):
+        olmocr.parse_options({"lang": "fra"})
+    # format is the pipeline's (output_format.py), taken out before the engine parses its options.
+    params = {"format": "docx"}
+    expected = "format 'docx': expected one of text, json, markdown, hocr, alto, pdf"
+    with pytest.raises(BadOption, match=expected):
+        take_format(params, engine_class("nanonets").formats, "nanonets")
+    params = {"format": "markdown", "lang": "fra"}
+    with pytest.raises(BadOption, match="format=markdown is not offered by tesseract; it offers text, json"):
+        take_format(params, engine_class("tesseract").formats, "tesseract")
+    params = {"format": "markdown", "lang": "fra"}
+    assert take_format(params, engine_class("nanonets").formats, "nanonets") == "markdown"
+    assert params == {"lang": "fra"}
+    with pytest.raises(BadOption, match="format=hocr is not available yet"):
+        take_format({"format": "hocr"}, engine_class("tesseract").formats, "tesseract")

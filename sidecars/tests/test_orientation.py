@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mdso_sidecar.engines.base import EngineOptions, PageResult
 from mdso_sidecar.engines.tesseract import TesseractEngine
+from mdso_sidecar.layout import PageLayout
 from mdso_sidecar.pipeline import Pipeline
 
 from .test_pipeline import make_engine, run
@@ -104,7 +105,7 @@ def test_document_fed_upside_down_is_read_once_a_page_after_the_first(tmp_path: 
     class Counting(_CountingOsd):
         def _read(
             self, page: Image.Image, options: EngineOptions, judge: bool = True, photo: bool = False
-        ) -> tuple[str, bool]:
+        ) -> tuple[str, bool, PageLayout | None]:
             nonlocal reads
             reads += 1
             return super()._read(page, options, judge, photo)

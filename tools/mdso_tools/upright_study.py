@@ -42,7 +42,7 @@ class OsdFirst(TesseractEngine):
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         page = flatten_photo(image) or image
         page, rotation = self._orienter.upright(page)
-        text, _ = self._read(page, options)
+        text, _, _ = self._read(page, options)
         return PageText(text=text.strip("\n\f "), rotation=rotation)
 
 

@@ -16,11 +16,15 @@ from PIL import Image
 
 from ..errors import BadOption
 from ..intake import Document, RenderPolicy, TextLayer
+from ..layout import PageGeometry, PageLayout
+from ..output_format import FORMAT_OPTION
 from ..page_range import PAGE_RANGE_OPTION
 from ..settings import FALSE_WORDS, TRUE_WORDS, Settings
 
 EngineOptions = Mapping[str, str]
-"""Validated engine options (query parameters other than page_range), as returned by parse_options."""
+"""Validated engine options (query parameters other than page_range), as returned by parse_options; the
+pipeline-level `format` is added under output_format.FORMAT_OPTION when the request gives one (engines
+read it through output_format.wants_layout)."""
 
 OptionKind = Literal["enum", "bool", "int", "str"]
 _OPTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -63,8 +67,10 @@ class OptionSpec:
     def __post_init__(self) -> None:
         # A declaration the gateway could not enforce, or an example the engine would refuse, is a bug
         # found when the engine module is imported (tests/test_contract.py imports them all).
-        if not _OPTION_NAME.fullmatch(self.name) or self.name == PAGE_RANGE_OPTION:
-            raise ValueError(f"option name {self.name!r}: lower-case letters, digits and _, not page_range")
+        if not _OPTION_NAME.fullmatch(self.name) or self.name in (PAGE_RANGE_OPTION, FORMAT_OPTION):
+            raise ValueError(
+                f"option name {self.name!r}: lower-case letters, digits and _, not page_range or format"
+            )
         if (self.kind == "enum") != bool(self.choices):
             raise ValueError(f"option {self.name}: choices are an enum's, and an enum has some")
         anchored = self.pattern is None or (self.pattern.startswith("^") and self.pattern.endswith("$"))
@@ -140,6 +146,10 @@ class PageText:
     meta: Mapping[str, Any] | None = None
     """Engine-specific facts about the page (olmOCR's front matter: primary_language, is_table...),
     answered as the page's "meta" object; None when the engine has none."""
+    layout: PageLayout | None = None
+    """Where the text stands on the page (layout.py): computed only when the request asks for it
+    (output_format.wants_layout); None otherwise, and from engines that know no positions (the
+    pipeline then gives the page-level layout)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,10 @@ class PageResult:
     blank: bool
     rotation: int
     meta: Mapping[str, Any] | None = None
+    layout: PageLayout | None = None
+    """Only when the request asked for a layout (format=json...)."""
+    geometry: PageGeometry | None = None
+    """The render the engine was handed (size, dpi): with layout only."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +213,12 @@ class Engine(ABC):
     whole_document: ClassVar[bool] = False
 
     options: ClassVar[tuple[OptionSpec, ...]] = ()
-    """The request options this engine takes, besides page_range (the pipeline's): see OptionSpec."""
+    """The request options this engine takes, besides page_range and format (the pipeline's): see
+    OptionSpec."""
+
+    formats: ClassVar[tuple[str, ...]] = ("text", "json", "hocr", "alto", "pdf")
+    """The answer formats this engine offers (output_format.py): every engine gives text and a layout
+    (page-level at least); engines that write markdown add "markdown"."""
 
     page_seconds_prior: ClassVar[float] = 2.0
     """A page's time on one thread before any is measured (admission's expected wait starts from it;
@@ -240,7 +259,7 @@ class Engine(ABC):
         for key, value in params.items():
             spec = specs.get(key)
             if spec is None:
-                accepted = [PAGE_RANGE_OPTION, *specs]
+                accepted = [PAGE_RANGE_OPTION, FORMAT_OPTION, *specs]
                 raise BadOption(
                     f"unknown option {key[:40]!r}; {self.name} accepts: {', '.join(accepted)}",
                     {"option": key[:40], "accepted": accepted},

@@ -18,7 +18,9 @@ from typing import Any
 from PIL import Image
 
 from ..intake import RenderPolicy, TextLayer
+from ..layout import scaled, turned
 from ..models import NoWeights
+from ..output_format import FORMAT_OPTION
 from ..settings import Settings, int_setting
 from .base import Engine, EngineOptions, PageText
 from .rapidocr import MAX_SIDE as RAPIDOCR_MAX_SIDE
@@ -91,14 +93,20 @@ class HybridEngine(Engine):
             return replace(first, source="ocr:tesseract", meta={**facts, "readers": ["tesseract"]})
         colour = render(self.rapidocr.render_policy)
         try:
-            second = self.rapidocr.recognize_page(colour, {})
+            # Only the format reaches rapidocr (lang, mode and layout are Tesseract's).
+            second = self.rapidocr.recognize_page(colour, _format_only(options))
         finally:
             if colour is not image:
                 colour.close()
         facts["readers"] = ["tesseract", "rapidocr"]
         if not second.text.strip():
             return replace(first, source="ocr:tesseract", meta=facts)
-        return replace(second, source="ocr:rapidocr", meta=facts)
+        layout = second.layout
+        if layout is not None and colour.width:
+            # rapidocr read its own render: its boxes brought to the pixels of the page handed here.
+            factor = image.width / colour.width
+            layout = scaled(layout, factor, turned(second.rotation, image.width, image.height))
+        return replace(second, source="ocr:rapidocr", meta=facts, layout=layout)
 
 
 def _for_rapidocr(image: Image.Image) -> Image.Image:
@@ -106,3 +114,7 @@ def _for_rapidocr(image: Image.Image) -> Image.Image:
     scale = min(1.0, RAPIDOCR_MAX_SIDE / max(image.size))
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+
+def _format_only(options: EngineOptions) -> EngineOptions:
+    return {FORMAT_OPTION: options[FORMAT_OPTION]} if FORMAT_OPTION in options else {}

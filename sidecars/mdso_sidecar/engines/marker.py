@@ -184,6 +184,7 @@ class MarkerEngine(Engine):
     whole_document = True
     page_seconds_prior = 4.0
     options = (FORCE_OCR,)
+    formats = (*Engine.formats, "markdown")  # its text is markdown
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

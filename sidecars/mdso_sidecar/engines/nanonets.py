@@ -1,6 +1,7 @@
 """Nanonets-OCR-s (a Qwen2.5-VL-3B fine-tune): markdown with HTML tables, LaTeX, and tags for images,
-watermarks, page numbers and check boxes. Greedy decoding with the model card's prompt; `format=text`
-turns the markdown into plain text.
+watermarks, page numbers and check boxes. Greedy decoding with the model card's prompt. The answer is the
+model's markdown (`format=markdown`, and the default); `format=text` turns it into plain text (the
+pipeline's `format` option, output_format.py, which this engine reads from its options).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 
 from ..intake import RenderPolicy
 from ..models import HubModel, HubWeights
-from .base import EngineOptions, OptionSpec
+from .base import EngineOptions
 from .vlm.backend import Generation
 from .vlm.profile import Accepted, Verdict, VlmProfile
 from .vlm.runtime import VlmEngine
@@ -53,17 +54,6 @@ def plain_text(markdown: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-FORMAT = OptionSpec(
-    name="format",
-    kind="enum",
-    choices=("markdown", "text"),
-    default="markdown",
-    example="text",
-    doc="`text` strips the model's tags (`<page_number>`, `<watermark>`, tables...) to plain text; "
-    "`markdown` keeps them.",
-)
-
-
 def postprocess(generation: Generation, options: EngineOptions) -> Verdict:
     # A truncated answer (max_new_tokens hit) is kept: greedy decoding would only repeat it.
     text = generation.text.strip()
@@ -84,10 +74,10 @@ PROFILE = VlmProfile(
     default_max_new_tokens=15_000,  # the model card's value
     postprocess=postprocess,
     temperatures=(0.0,),
-    options=(FORMAT,),
 )
 
 
 class NanonetsEngine(VlmEngine):
     name = "nanonets"
     profile = PROFILE
+    formats = (*VlmEngine.formats, "markdown")

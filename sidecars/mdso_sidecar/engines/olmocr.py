@@ -79,3 +79,4 @@ PROFILE = VlmProfile(
 class OlmocrEngine(VlmEngine):
     name = "olmocr"
     profile = PROFILE
+    formats = (*VlmEngine.formats, "markdown")  # its text is markdown (tables as HTML)

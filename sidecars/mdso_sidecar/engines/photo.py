@@ -25,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from ..layout import IDENTITY, compose, translation
+
 # The page is looked for on a copy this large (long side, px): enough for its corners, cheap.
 FIND_SIDE = 800
 # The sheet must cover this share of the frame: less is an object on a desk, not a document photo;
@@ -153,12 +155,30 @@ def _as_sheet(small: Grey, outline: Contour | None) -> Sheet | None:
 def straighten(grey: Grey, sheet: Sheet) -> Grey:
     """The sheet warped flat to a rectangle of its own size (no upscaling), edges trimmed."""
     width, height = _size(sheet.corners)
-    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(sheet.corners, target)
+    matrix = _warp(sheet, width, height)
     flat = cv2.warpPerspective(grey, matrix, (width, height), flags=cv2.INTER_CUBIC,
                                borderMode=cv2.BORDER_REPLICATE)
-    dx, dy = int(width * EDGE_TRIM), int(height * EDGE_TRIM)
+    dx, dy = _trim(width, height)
     return np.ascontiguousarray(flat[dy: height - dy, dx: width - dx])
+
+
+def straightened_to_photo(sheet: Sheet) -> tuple[float, ...]:
+    """The homography from the pixels of straighten()'s page back to the photo's: the trim undone,
+    then the inverse of the warp."""
+    width, height = _size(sheet.corners)
+    back = np.linalg.inv(_warp(sheet, width, height))
+    dx, dy = _trim(width, height)
+    return compose(tuple(float(v) for v in back.ravel()), translation(dx, dy))
+
+
+def _warp(sheet: Sheet, width: int, height: int) -> NDArray[Any]:
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix: NDArray[Any] = cv2.getPerspectiveTransform(sheet.corners, target)
+    return matrix
+
+
+def _trim(width: int, height: int) -> tuple[int, int]:
+    return int(width * EDGE_TRIM), int(height * EDGE_TRIM)
 
 
 def even_light(grey: Grey) -> Grey:
@@ -177,6 +197,8 @@ class PreparedPhoto:
 
     image: Image.Image
     note: str
+    to_input: tuple[float, ...] = IDENTITY
+    """The homography from the prepared page's pixels back to the photo's (layout.py)."""
 
 
 def prepare_photo(image: Image.Image) -> PreparedPhoto | None:
@@ -186,7 +208,7 @@ def prepare_photo(image: Image.Image) -> PreparedPhoto | None:
     sheet = find_sheet(grey)
     if sheet is not None:
         return PreparedPhoto(Image.fromarray(even_light(straighten(grey, sheet))),
-                             "sheet straightened and evenly lit")
+                             "sheet straightened and evenly lit", straightened_to_photo(sheet))
     small, light = _background_light(grey)
     share, paper = _shaded_paper(small, light)
     if share < SHADED_PAPER_MIN:

@@ -12,16 +12,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .. import layout as lay
 from ..errors import EngineUnavailable
 from ..intake import RenderPolicy
 from ..log import get_logger
 from ..models import NoWeights
+from ..output_format import wants_layout
 from ..settings import Settings
 from .base import Engine, EngineOptions, PageText
 from .orientation import Orienter
@@ -121,7 +124,10 @@ class RapidocrEngine(Engine):
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
         upright, rotation = self._orienter.upright(image)
-        result = self._reader()(upright.convert("RGB"))
+        layout = wants_layout(options)
+        # return_word_box: the recogniser's character positions split each line into words, from the
+        # same recognition (its text and line boxes are the same: tests/test_layout.py).
+        result = self._reader()(upright.convert("RGB"), **({"return_word_box": True} if layout else {}))
         boxes = getattr(result, "boxes", None)
         texts = getattr(result, "txts", None)
         lines: list[Line] = []
@@ -137,4 +143,52 @@ class RapidocrEngine(Engine):
                               (round(float(bottom_right[0])), round(float(bottom_right[1])))),
                     text=str(text),
                 ))
-        return PageText(text=rows_text(lines), rotation=rotation)
+        found = None
+        if layout:
+            found = replace(
+                page_layout(result, upright.width, upright.height),
+                to_input=lay.turned(rotation, image.width, image.height),
+            )
+        return PageText(text=rows_text(lines), rotation=rotation, layout=found)
+
+
+def page_layout(result: Any, width: int, height: int) -> lay.PageLayout:
+    """RapidOCR's reading as a layout: its lines (the box around each detected quadrilateral, its
+    recognition score), in one block (it finds no blocks), each split into words where its recogniser
+    gave character positions (return_word_box); a line without them is one word with the line's box
+    (granularity "line")."""
+    boxes = getattr(result, "boxes", None)
+    texts = getattr(result, "txts", None)
+    scores = getattr(result, "scores", None)
+    if boxes is None or texts is None:
+        return lay.PageLayout(width=width, height=height, blocks=(), granularity="word")
+    word_results = tuple(getattr(result, "word_results", ()) or ())
+    lines: list[lay.Line] = []
+    every_line_split = True
+    for index, (quad, text) in enumerate(zip(boxes, texts, strict=False)):
+        score = float(scores[index]) if scores is not None and index < len(scores) else 0.0
+        line_box = _quad_box(quad)
+        split = word_results[index] if index < len(word_results) else ()
+        words = tuple(
+            lay.Word(text=str(word), box=_quad_box(corners), conf=_unit(conf))
+            for word, conf, corners in split
+            if corners is not None and str(word).strip()
+        )
+        if not words:
+            every_line_split = False
+            words = (lay.Word(text=str(text), box=line_box, conf=_unit(score)),)
+        lines.append(lay.Line(words=words, box=line_box, conf=_unit(score)))
+    blocks = (lay.Block(tuple(lines), lay.Box.around(line.box for line in lines)),) if lines else ()
+    return lay.PageLayout(
+        width=width, height=height, blocks=blocks, granularity="word" if every_line_split else "line"
+    )
+
+
+def _quad_box(quad: Any) -> lay.Box:
+    xs = [float(point[0]) for point in quad]
+    ys = [float(point[1]) for point in quad]
+    return lay.Box(min(xs), min(ys), max(xs), max(ys))
+
+
+def _unit(value: Any) -> float:
+    return max(0.0, min(1.0, float(value)))

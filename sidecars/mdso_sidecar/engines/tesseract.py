@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,10 @@ from PIL import Image
 
 from ..errors import BadOption, EngineUnavailable
 from ..intake import RenderPolicy, TextLayer
+from ..layout import IDENTITY, PageLayout, compose, turned
 from ..log import get_logger
 from ..models import NoWeights
+from ..output_format import wants_layout
 from ..settings import Settings
 from .base import Engine, EngineOptions, OptionSpec, PageText
 from .orientation import Orienter
@@ -218,21 +221,26 @@ class TesseractEngine(Engine):
             # The last page this thread read was turned: a document scanned sideways or fed upside
             # down usually is throughout, so OSD first, as for every page before reads_upright (if the
             # next page is another request's upright one, it pays one OSD: time, not a wrong turn).
-            page, rotation = self._orienter.upright(page)
-            text, _ = self._read(page, options, judge=False, photo=photo is not None)
+            upright, rotation = self._orienter.upright(page)
+            text, _, layout = self._read(upright, options, judge=False, photo=photo is not None)
         else:
             # Read first; ask OSD only when the reading does not prove the page upright
             # (reads_upright): most pages are, and OSD costs ~0.3 s a page. A turned page is then
             # read a second time.
-            text, upright = self._read(page, options, photo=photo is not None)
+            text, upright_read, layout = self._read(page, options, photo=photo is not None)
             rotation = 0
-            if not upright:
-                turned, rotation = self._orienter.upright(page)
+            if not upright_read:
+                turned_page, rotation = self._orienter.upright(page)
                 if rotation:
-                    text, _ = self._read(turned, options, judge=False, photo=photo is not None)
+                    text, _, layout = self._read(turned_page, options, judge=False, photo=photo is not None)
         self._local.last_turned = rotation != 0
+        if layout is not None:
+            # Upright page -> the page before the turn -> the photo as handed (before straightening).
+            before_turn = turned(rotation, page.width, page.height)
+            to_input = compose(IDENTITY if photo is None else photo.to_input, before_turn)
+            layout = replace(layout, to_input=to_input)
         # Tesseract ends pages with newlines/form feeds; headers, footers and page numbers are kept.
-        return PageText(text=text.strip("\n\f "), rotation=rotation, meta=meta)
+        return PageText(text=text.strip("\n\f "), rotation=rotation, meta=meta, layout=layout)
 
     def last_confidence(self) -> int:
         """Mean word confidence (0-100) of the last page this thread read (its final reading, after any
@@ -241,12 +249,13 @@ class TesseractEngine(Engine):
 
     def _read(
         self, page: Image.Image, options: EngineOptions, judge: bool = True, photo: bool = False
-    ) -> tuple[str, bool]:
-        """The page's text, and (when judge) whether the reading proves the page upright (reads_upright;
-        not asked of a page OSD has already turned). photo: the page is a camera photo (photo.py)."""
+    ) -> tuple[str, bool, PageLayout | None]:
+        """The page's text, (when judge) whether the reading proves the page upright (reads_upright;
+        not asked of a page OSD has already turned), and its layout when the request wants one (from
+        the same recognition). photo: the page is a camera photo (photo.py)."""
         # tesserocr, OpenCV and NumPy: imported on the first page (engines/__init__.py).
         from .page_cleanup import erase_rules, stretch_contrast  # noqa: PLC0415
-        from .tesseract_reading import reads_upright, text_lines  # noqa: PLC0415
+        from .tesseract_reading import page_layout, reads_upright, text_lines  # noqa: PLC0415
 
         api = self._api(options.get("lang", self.default_lang))
         try:
@@ -260,9 +269,10 @@ class TesseractEngine(Engine):
             upright = judge and reads_upright(api)
             layout = options.get("layout", "rows")
             text = rows_text(text_lines(api)) if layout == "rows" else api.GetUTF8Text()
+            found = page_layout(api, page.width, page.height) if wants_layout(options) else None
         finally:
             api.Clear()
-        return text, upright
+        return text, upright, found
 
 
 def _no_text(note: str, facts: dict[str, float] | None = None) -> PageText:

@@ -9,6 +9,7 @@ from itertools import pairwise
 from typing import Any
 
 from tesserocr import (  # type: ignore[import-untyped]  # ships a .pyi but no py.typed marker
+    PT,
     RIL,
     Orientation,
     PyTessBaseAPI,
@@ -16,6 +17,7 @@ from tesserocr import (  # type: ignore[import-untyped]  # ships a .pyi but no p
     WritingDirection,
 )
 
+from .. import layout as lay
 from .reading_order import Line
 
 # Inside a word Tesseract read, a gap wider than this share of the characters' height next to a digit
@@ -129,3 +131,71 @@ def word_text(symbols: list[tuple[str, Box]]) -> str:
             out.append(" ")
         out.append(char)
     return "".join(out)
+
+
+# Tesseract's block types, as a layout block's kind (any other text block is "text").
+_BLOCK_KINDS = {
+    PT.TABLE: "table",
+    PT.HEADING_TEXT: "heading",
+    PT.CAPTION_TEXT: "caption",
+    PT.VERTICAL_TEXT: "vertical-text",
+    PT.EQUATION: "equation",
+    PT.INLINE_EQUATION: "equation",
+}
+
+
+def page_layout(api: PyTessBaseAPI, width: int, height: int) -> lay.PageLayout:
+    """The page Tesseract just recognised as blocks → lines → words, as Tesseract grouped them: each
+    word's box and confidence (0-1) as its recognition pass measured them, its text rebuilt from its
+    characters as text_lines does (word_text). Read from the result of the pass already made: no
+    second recognition. Coordinates: pixels of the image Tesseract was given."""
+    blocks: list[lay.Block] = []
+    iterator = api.GetIterator()
+    if iterator is None:
+        return lay.PageLayout(width=width, height=height, blocks=(), granularity="word")
+    block_lines: list[lay.Line] = []
+    block_kind = "text"
+    line_words: list[lay.Word] = []
+    word: tuple[lay.Box, float] | None = None
+    symbols: list[tuple[str, Box]] = []
+
+    def end_word() -> None:
+        if word is not None and symbols:
+            line_words.append(lay.Word(text=word_text(symbols), box=word[0], conf=word[1]))
+        symbols.clear()
+
+    def end_line() -> None:
+        end_word()
+        if line_words:
+            conf = sum(w.conf for w in line_words) / len(line_words)
+            block_lines.append(lay.Line(tuple(line_words), lay.Box.around(w.box for w in line_words), conf))
+        line_words.clear()
+
+    def end_block() -> None:
+        end_line()
+        if block_lines:
+            box = lay.Box.around(x.box for x in block_lines)
+            blocks.append(lay.Block(tuple(block_lines), box, block_kind))
+        block_lines.clear()
+
+    while True:
+        if iterator.IsAtBeginningOf(RIL.BLOCK):
+            end_block()
+            block_kind = _BLOCK_KINDS.get(iterator.BlockType(), "text")
+        if iterator.IsAtBeginningOf(RIL.TEXTLINE):
+            end_line()
+        if iterator.IsAtBeginningOf(RIL.WORD):
+            end_word()
+            box = iterator.BoundingBox(RIL.WORD)
+            conf = max(0.0, min(1.0, iterator.Confidence(RIL.WORD) / 100))
+            word = None if box is None else (lay.Box(*box), conf)
+        try:
+            char = iterator.GetUTF8Text(RIL.SYMBOL)
+        except RuntimeError:  # "No text returned"
+            char = ""
+        char_box = iterator.BoundingBox(RIL.SYMBOL)
+        if char and char_box is not None:
+            symbols.append((char, char_box))
+        if not iterator.Next(RIL.SYMBOL):
+            end_block()
+            return lay.PageLayout(width=width, height=height, blocks=tuple(blocks), granularity="word")

@@ -34,7 +34,8 @@ def test_nanonets_reads_a_page(sidecar_factory: Factory, tiny_qwen: Path) -> Non
         assert "meta" not in page  # nanonets has no per-page facts
 
     bad = sidecar.client.post("/ocr", content=PAGE, params={"format": "html"})
-    assert bad.status_code == 400 and bad.json()["details"]["accepted"] == ["markdown", "text"]
+    accepted = ["text", "json", "markdown", "hocr", "alto", "pdf"]
+    assert bad.status_code == 400 and bad.json()["details"]["accepted"] == accepted
     unknown = sidecar.client.post("/ocr", content=PAGE, params={"lang": "fra"})
     assert unknown.status_code == 400 and "format" in unknown.json()["error"]
     assert sidecar.stop() == 0
