@@ -30,7 +30,8 @@ two-digit key + the SIREN, key = (12 + 3 × (SIREN mod 97)) mod 97, the SIREN it
 IBAN (ISO 13616) has its country's length (FR 27) and is 1 mod 97 once its first four characters are
 moved to the end and letters read as 10..35. A postal code's first digits must be a département:
 01–95 (Corsica's 2A/2B are 20xxx in postal codes), 97x or 98x. RGE certificate numbers have no check
-digit, only a shape (`check: "shape"`, `valid: null`): Qualibat's `E-E` + 5–6 digits, Qualit'EnR's
+digit, only a shape (`check: "shape"`, `valid: null`): Qualibat's `E-E` + 5–6 digits (`E` + digits
+after an RGE/Qualibat label), Qualit'EnR's
 family prefix and a number (`QPV/12345`, `QPAC/…`, `QB/…`, `QS/…`, `QV/…`); see docs/IDENTIFIERS.md.
 
 Corrections: the confusions OCR makes in numbers — a letter read for a digit (O/o/D/Q→0, I/l/|/i/!→1,
@@ -114,6 +115,8 @@ _IBAN_HEAD = re.compile(
 _DIGITISH_RUN = re.compile(rf"[{_DIGITISH}]+")
 _ALNUM_GROUP = re.compile(r"[0-9A-Za-z|]+")
 _QUALIBAT = re.compile(r"(?<![0-9A-Za-z])E\s?-\s?E\s?([" + _DIGITISH + r"]{5,6})(?![0-9A-Za-z])")
+# The same number printed without its "E-" after an RGE or Qualibat label: "RGE n° E123456".
+_QUALIBAT_SHORT = re.compile(r"(?<![0-9A-Za-z-])E([" + _DIGITISH + r"]{5,6})(?![0-9A-Za-z])")
 _QUALITENR = re.compile(
     r"(?<![0-9A-Za-z])(QPAC|QPV|QB|QS|QV)\s?/\s?([" + _DIGITISH + r"]{3,7})(?![0-9A-Za-z])")
 _POSTAL = re.compile(r"(?<![0-9A-Za-z,.])([0-9]{5})(?=\s+[A-ZÉÈ][A-Za-zÀ-ÿ'-]{1,})")
@@ -416,6 +419,9 @@ def _find_rges(text: str) -> list[_Found]:
     found = []
     for m in _QUALIBAT.finditer(text):
         found.append(_Found("rge", m.start(), m.end(), "E-E" + m.group(1), "Qualibat"))
+    for m in _QUALIBAT_SHORT.finditer(text):
+        if _label(text[: m.start()]) == ("RGE", False):
+            found.append(_Found("rge", m.start(), m.end(), "E" + m.group(1), "RGE"))
     for m in _QUALITENR.finditer(text):
         found.append(_Found("rge", m.start(), m.end(), m.group(1) + "/" + m.group(2), "Qualit'EnR"))
     return found
@@ -475,7 +481,7 @@ def _identify(line: _Line) -> list[Identifier]:
         if f.kind == "rge":
             valid: bool | None = None
             check = "shape"
-            digits = f.value.split("/")[-1] if "/" in f.value else f.value[3:]
+            digits = re.split(r"[/E-]", f.value)[-1]  # the number after the prefix
             cands: tuple[Candidate, ...] = ()
             ambiguous = False
             if not digits.isdigit():
@@ -495,9 +501,10 @@ def _identify(line: _Line) -> list[Identifier]:
 
 
 def _lines_of(layout: PageLayout) -> Iterable[_Line]:
+    measured = layout.granularity != "page"  # a page-level reading measured no confidence
     for block in layout.blocks:
         for line in block.lines:
-            yield _Line([_Token(w.text, w.box, w.conf) for w in line.words])
+            yield _Line([_Token(w.text, w.box, w.conf if measured else None) for w in line.words])
 
 
 # -- corroboration ----------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """identifiers.py: the checks on real and computed identifiers, each OCR confusion recovered, no
 correction of a valid reading, no identifier read into phone numbers, amounts or dates, boxes over
-the words, ambiguity reported rather than resolved."""
+the words, ambiguity reported rather than resolved; a real sidecar answers them per page with
+format=json."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,8 @@ from mdso_sidecar.identifiers import (
     tva_ok,
 )
 from mdso_sidecar.layout import Block, Box, Line, PageLayout, Word
+
+from .conftest import FIXTURES
 
 # Public identifiers: Google France's SIRET, Qualit'EnR's (printed on its own rules), La Poste.
 GOOGLE_SIRET = "73282932000074"
@@ -263,3 +268,34 @@ def test_corroboration_needs_a_valid_witness_close_enough() -> None:
     found = find_in_text("SIRET : 732 829 328 00074\nClient : SIREN 841 391 049")
     siret = next(i for i in found if i.kind == "siret")
     assert siret.candidates == ()
+
+
+def test_rge_numbers_in_their_shapes() -> None:
+    assert only("RGE n. : E123456", "rge").normalized == "E123456"  # the client's own fixture quote
+    assert find_in_text("Modèle E123456") == []  # without its label, E + digits is anything
+    misread = only("Qualibat E-E12O456", "rge")
+    assert misread.valid is None and [c.value for c in misread.candidates] == ["E-E120456"]
+
+
+# -- the sidecar's answer ----------------------------------------------------------------------------
+
+
+def test_format_json_pages_carry_their_identifiers(sidecar_factory: Any) -> None:
+    sidecar = sidecar_factory()
+    sidecar.wait_state("ready")
+    data = (FIXTURES / "Devis_test.pdf").read_bytes()
+    default = sidecar.client.post("/ocr", content=data).json()
+    assert "identifiers" not in default["pages"][0]
+    page = sidecar.client.post("/ocr", content=data, params={"format": "json"}).json()["pages"][0]
+    found = {i["kind"]: i for i in page["identifiers"]}
+    assert set(found) == {"postal_code", "rge", "tva_fr", "siret"}
+    # The fixture's SIRET 12345678900000 and VAT number are placeholders: their checks fail, and
+    # nothing one confusion away passes, so no candidate is offered.
+    siret = found["siret"]
+    assert (siret["normalized"], siret["valid"], siret["label"], siret["candidates"]) == (
+        "12345678900000", False, "SIRET", [])
+    assert found["tva_fr"]["valid"] is False and found["rge"]["normalized"] == "E123456"
+    words = [w for b in page["layout"]["blocks"] for line in b["lines"] for w in line["words"]]
+    [word] = [w for w in words if w["text"] == "12345678900000"]
+    assert siret["box"] == word["box"] and 0 < siret["conf"] <= 1
+    assert sidecar.stop() == 0
