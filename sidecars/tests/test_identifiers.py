@@ -277,6 +277,37 @@ def test_rge_numbers_in_their_shapes() -> None:
     assert misread.valid is None and [c.value for c in misread.candidates] == ["E-E120456"]
 
 
+# -- a real reader's words --------------------------------------------------------------------------
+
+
+def test_tesseract_words_give_the_identifiers_their_boxes() -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    from mdso_sidecar.engines.tesseract import TesseractEngine
+
+    from .conftest import loaded_engine
+
+    image = Image.new("L", (1240, 600), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=40)
+    drawn: dict[str, Box] = {}
+    for text, y in (("SIRET : 732 829 320 00074", 120), ("TVA intracommunautaire : FR44732829320", 320)):
+        draw.text((100, y), text, fill=0, font=font)
+        number = text.split(" : ")[1]
+        left = 100 + draw.textlength(text[: text.index(number)], font=font)
+        drawn[number.replace(" ", "")] = Box(*draw.textbbox((left, y), number, font=font))
+    layout = loaded_engine(TesseractEngine, "tesseract").recognize_page(image, {"format": "json"}).layout
+    assert layout is not None
+    found = {i.normalized: i for i in find_identifiers(layout)}
+    assert set(found) == set(drawn)
+    for value, box in drawn.items():
+        i = found[value]
+        assert i.valid and i.box is not None and i.conf is not None and 0 < i.conf_min <= i.conf <= 1
+        # The union of the words' boxes is the drawn number's box, give or take a few pixels.
+        for got, want in zip(i.box.to_json(), Box.to_json(box), strict=True):
+            assert abs(got - want) <= 8, (value, i.box, box)
+
+
 # -- the sidecar's answer ----------------------------------------------------------------------------
 
 
