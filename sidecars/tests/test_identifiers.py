@@ -304,7 +304,7 @@ def test_tesseract_words_give_the_identifiers_their_boxes() -> None:
         i = found[value]
         assert i.valid and i.box is not None and i.conf is not None and 0 < i.conf_min <= i.conf <= 1
         # The union of the words' boxes is the drawn number's box, give or take a few pixels.
-        for got, want in zip(i.box.to_json(), Box.to_json(box), strict=True):
+        for got, want in zip(i.box.to_json(), box.to_json(), strict=True):
             assert abs(got - want) <= 8, (value, i.box, box)
 
 
