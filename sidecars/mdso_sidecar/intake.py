@@ -23,7 +23,7 @@ import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CorruptDocument, EncryptedDocument, ImageTooLarge, scrub
-from .layout import PageGeometry, PageLayout, text_layer_layout
+from .layout import PageGeometry, PageLayout, mapped, text_layer_layout
 from .sniff import DocumentKind
 
 PDFIUM_LOCK = threading.Lock()
@@ -249,22 +249,22 @@ class PdfDocument(Document):
                 scale = _pdf_scale(pdf_page, page, policy)
                 width, height = pdf_page.get_size()
                 size = (math.ceil(width * scale), math.ceil(height * scale))
+                to_device = _page_to_device(pdf_page, size)
                 textpage = pdf_page.get_textpage()
                 try:
+                    # Grouped in the page's own text space (points, y turned downwards), where text runs
+                    # left to right even on a page displayed turned (/Rotate), then carried to the render.
                     chars = []
                     for index in range(textpage.count_chars()):
                         code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
                         left, bottom, right, top = textpage.get_charbox(index)
-                        chars.append((
-                            chr(code) if code else "",
-                            _to_device(pdf_page, size, left, top),
-                            _to_device(pdf_page, size, right, bottom),
-                        ))
+                        chars.append((chr(code) if code else "", (left, -top), (right, -bottom)))
                 finally:
                     textpage.close()
             finally:
                 pdf_page.close()
-        return text_layer_layout(chars, size[0], size[1])
+        grouped = text_layer_layout(chars, size[0], size[1])
+        return mapped(grouped, to_device, size[0], size[1])
 
     def close(self) -> None:
         with PDFIUM_LOCK:
@@ -282,14 +282,22 @@ def _pdf_scale(pdf_page: Any, page: int, policy: RenderPolicy) -> float:
     return float(min(policy.pdf_dpi / 72.0, policy.max_side / longest_pt))
 
 
-def _to_device(pdf_page: Any, size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
-    """A point of the page's own space (points, origin bottom-left, before its /Rotate) in the pixels of
-    a `size` render (origin top-left, the page as displayed)."""
-    out_x, out_y = ctypes.c_int(), ctypes.c_int()
-    pdfium_c.FPDF_PageToDevice(
-        pdf_page.raw, 0, 0, size[0], size[1], 0, x, y, ctypes.byref(out_x), ctypes.byref(out_y)
-    )
-    return float(out_x.value), float(out_y.value)
+def _page_to_device(pdf_page: Any, size: tuple[int, int]) -> tuple[float, ...]:
+    """The affine map (as a homography) from the page's text space — its own points, before its
+    /Rotate, y negated so that it runs downwards — to the pixels of a `size` render (origin top-left,
+    the page as displayed). PDFium answers whole pixels: the map is read from points a page apart."""
+    far = 10_000.0
+
+    def device(x: float, y: float) -> tuple[float, float]:
+        out_x, out_y = ctypes.c_int(), ctypes.c_int()
+        pdfium_c.FPDF_PageToDevice(
+            pdf_page.raw, 0, 0, size[0], size[1], 0, x, y, ctypes.byref(out_x), ctypes.byref(out_y)
+        )
+        return float(out_x.value), float(out_y.value)
+
+    (x0, y0), (x1, y1), (x2, y2) = device(0, 0), device(far, 0), device(0, -far)
+    # Text space (x, t) is page space (x, -t): device = origin + x * d(x) + t * d(t).
+    return ((x1 - x0) / far, (x2 - x0) / far, x0, (y1 - y0) / far, (y2 - y0) / far, y0, 0.0, 0.0, 1.0)
 
 
 class ImageDocument(Document):

@@ -304,3 +304,27 @@ def scaled(layout: PageLayout, factor: float, to_input: Sequence[float]) -> Page
         granularity=layout.granularity,
         to_input=tuple(to_input),
     )
+
+
+def mapped(layout: PageLayout, matrix: Sequence[float], width: int, height: int) -> PageLayout:
+    """The layout with every box carried through a homography (each box the one around its four
+    corners' images), now in a `width` × `height` image."""
+
+    def box(b: Box) -> Box:
+        points = ((b.left, b.top), (b.right, b.top), (b.right, b.bottom), (b.left, b.bottom))
+        corners = [apply(matrix, x, y) for x, y in points]
+        return Box(min(x for x, _ in corners), min(y for _, y in corners),
+                   max(x for x, _ in corners), max(y for _, y in corners))
+
+    blocks = tuple(
+        Block(
+            lines=tuple(
+                Line(tuple(Word(w.text, box(w.box), w.conf) for w in line.words), box(line.box), line.conf)
+                for line in block.lines
+            ),
+            box=box(block.box),
+            kind=block.kind,
+        )
+        for block in layout.blocks
+    )
+    return PageLayout(width, height, blocks, layout.granularity, layout.to_input)

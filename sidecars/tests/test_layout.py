@@ -9,15 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from mdso_sidecar.engines.base import Engine, EngineOptions, PageText
+from mdso_sidecar.engines.base import DocumentJob, Engine, EngineOptions, PageText
 from mdso_sidecar.engines.hybrid import HybridEngine
 from mdso_sidecar.engines.rapidocr import RapidocrEngine
 from mdso_sidecar.engines.tesseract import TesseractEngine
+from mdso_sidecar.intake import PdfDocument, RenderPolicy
 from mdso_sidecar.layout import (
     IDENTITY,
     Box,
@@ -340,3 +343,64 @@ def test_sidecar_answers_the_layout_only_when_asked(sidecar_factory: Any) -> Non
         assert refused.status_code == status and refused.json()["error"] == says
         assert refused.json()["type"] == "BadOption"
     assert sidecar.stop() == 0
+
+
+class _WholeDocument(_NoLayout):
+    """A whole-document reader (as marker is): pages read its own way, no positions."""
+
+    whole_document = True
+
+    def recognize_document(self, job: DocumentJob) -> list[PageText | Exception]:
+        return [PageText(text=f"Page {page}") for page in job.pages]
+
+
+def test_whole_document_readers_answer_the_page_level_layout_of_the_page(tmp_path: Path) -> None:
+    """marker reads PDFs itself: the page's size is the one its render policy would give (A4 at the
+    policy's 300 dpi)."""
+    path = tmp_path / "two.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=A4)
+    for _ in range(2):
+        pdf.drawString(72, 760, "Devis")
+        pdf.showPage()
+    pdf.save()
+    pipeline = Pipeline(_WholeDocument(load_settings("tesseract", {"OCR_THREADS": "1"})), max_pages=2)
+    try:
+        default = run(pipeline, path).pages
+        pages = run(pipeline, path, format="json").pages
+    finally:
+        pipeline.shutdown()
+    assert [p.layout for p in default] == [None, None]
+    for page in pages:
+        body = _page_json(page)["layout"]
+        assert body["granularity"] == "page" and body["dpi"] == pytest.approx(300)
+        assert (body["width_pt"], body["height_pt"]) == pytest.approx((A4[0], A4[1]), abs=0.5)
+        assert body["blocks"][0]["lines"][0]["text"] == f"Page {page.page}"
+
+
+def test_text_layer_of_a_page_displayed_turned(tmp_path: Path) -> None:
+    """A PDF page with /Rotate 90: its words are grouped along its own text (not one line per
+    character), and their boxes are where the render, displayed turned, shows them."""
+    flat, turned_pdf = tmp_path / "flat.pdf", tmp_path / "turned.pdf"
+    pdf = canvas.Canvas(str(flat), pagesize=A4)
+    pdf.setFont("Helvetica", 24)
+    pdf.drawString(72, 700, "Facture SIRET 12345678900000")
+    pdf.save()
+    document = pdfium.PdfDocument(str(flat))
+    document[0].set_rotation(90)
+    document.save(str(turned_pdf))
+    document.close()
+    opened = PdfDocument(turned_pdf)
+    try:
+        policy = RenderPolicy(pdf_dpi=100, grayscale=True)
+        image = opened.render(1, policy)
+        layout = opened.text_layer_layout(1, policy)
+    finally:
+        opened.close()
+    assert (layout.width, layout.height) == image.size == (1170, 827)
+    (block,) = layout.blocks
+    (line,) = block.lines
+    assert line.text == "Facture SIRET 12345678900000"
+    ink = np.argwhere(np.asarray(image) < 128)
+    (top, left), (bottom, right) = ink.min(axis=0), ink.max(axis=0)
+    assert abs(line.box.left - left) <= 2 and abs(line.box.right - right) <= 2
+    assert abs(line.box.top - top) <= 2 and abs(line.box.bottom - bottom) <= 2

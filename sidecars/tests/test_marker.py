@@ -168,7 +168,8 @@ def test_force_ocr_option() -> None:
     with pytest.raises(BadOption, match="force_ocr 'perhaps': expected true or false") as bad:
         marker.parse_options({"force_ocr": "perhaps"})
     assert bad.value.details["option"] == "force_ocr"
-    with pytest.raises(BadOption, match="unknown option 'lang'; marker accepts: page_range, force_ocr"):
+    accepted = "unknown option 'lang'; marker accepts: page_range, format, force_ocr"
+    with pytest.raises(BadOption, match=accepted):
         marker.parse_options({"lang": "fra"})
     assert engine({"MARKER_FORCE_OCR": "false"}).force_ocr is False
     with pytest.raises(SettingsError, match="MARKER_FORCE_OCR"):

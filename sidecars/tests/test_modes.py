@@ -110,7 +110,7 @@ def test_mode_option_validated(pipeline: Pipeline) -> None:
     assert engine.parse_options({"mode": "auto", "lang": "fra"}) == {"mode": "auto", "lang": "fra"}
     with pytest.raises(BadOption, match="mode 'fast': expected ocr"):
         engine.parse_options({"mode": "fast"})
-    with pytest.raises(BadOption, match="accepts: page_range, lang, mode"):
+    with pytest.raises(BadOption, match="accepts: page_range, format, lang, mode"):
         engine.parse_options({"psm": "6"})
 
 

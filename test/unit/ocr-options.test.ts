@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { BadOption, ServiceUnavailable } from '../../gateway/src/api/errors.js';
-import { documentedOptions, parseOcrOptions, parseRequestOptions } from '../../gateway/src/api/ocr-options.js';
+import { OUTPUT_FORMATS, documentedOptions, parseOcrOptions, parseRequestOptions } from '../../gateway/src/api/ocr-options.js';
 import type { OptionSpec, SidecarContract } from '../../gateway/src/ipc/sidecar-wire.js';
 import { mainInterpreter, readSidecarContract } from '../../gateway/src/sidecar-contract.js';
 
@@ -34,13 +34,13 @@ describe('parseOcrOptions', () => {
   });
 
   it('reads pages=true as the per-page flag', () => {
-    assert.deepEqual(parse({ pages: 'true' }), { includePages: true, sidecarQuery: {} });
+    assert.deepEqual(parse({ pages: 'true' }), { includePages: true, format: 'text', sidecarQuery: {} });
     assert.equal(parse({ pages: 'FALSE' }).includePages, false);
   });
 
   it('forwards a page range under the name the client used, for the sidecar to parse', () => {
     assert.deepEqual(parse({ pages: ' 1-3, 7 ' }).sidecarQuery, { pages: '1-3, 7' });
-    assert.deepEqual(parse({ page_range: '2-', pages: 'true' }), { includePages: true, sidecarQuery: { page_range: '2-' } });
+    assert.deepEqual(parse({ page_range: '2-', pages: 'true' }), { includePages: true, format: 'text', sidecarQuery: { page_range: '2-' } });
     assert.deepEqual(contract.page_range.names, ['page_range', 'pages']);
   });
 
@@ -68,7 +68,7 @@ describe('parseOcrOptions', () => {
         if (refused !== null) assert.throws(() => parse({ [spec.name]: refused }, service), isBadOption(new RegExp(`^${spec.name} '`), spec.name), `${service} ${spec.name}`);
         for (const [other, declared] of services) {
           if (declared.options.some((o) => o.name === spec.name)) continue;
-          const accepted = ['pages', 'page_range', ...declared.options.map((o) => o.name)];
+          const accepted = ['pages', 'page_range', 'format', ...declared.options.map((o) => o.name)];
           assert.throws(
             () => parse({ [spec.name]: spec.example }, other),
             (err: unknown) =>
@@ -81,12 +81,34 @@ describe('parseOcrOptions', () => {
     }
   });
 
+  it("knows the sidecar's formats: OUTPUT_FORMATS is the contract's list, text its default", () => {
+    assert.deepEqual(contract.format, { choices: [...OUTPUT_FORMATS], default: 'text' });
+  });
+
+  it('takes format: text by default, json and the formats a service offers, passed on; 400 naming the accepted values or the services offering one', () => {
+    assert.equal(parse({}).format, 'text');
+    assert.deepEqual(parse({}).sidecarQuery, {});
+    assert.deepEqual(parse({ format: 'json' }), { includePages: false, format: 'json', sidecarQuery: { format: 'json' } });
+    assert.equal(parse({ format: 'JSON' }).format, 'json');
+    for (const later of ['hocr', 'alto', 'pdf']) assert.equal(parse({ format: later }).format, later);
+    assert.equal(parse({ format: 'markdown' }, 'nanonets').format, 'markdown');
+    assert.throws(
+      () => parse({ format: 'docx' }),
+      (err: unknown) =>
+        isBadOption(/^Option 'format' must be one of text, json, markdown, hocr, alto or pdf; got 'docx'\.$/, 'format')(err) &&
+        JSON.stringify((err as BadOption).details.accepted) === JSON.stringify(['text', 'json', 'markdown', 'hocr', 'alto', 'pdf']),
+    );
+    for (const service of ['tesseract', 'rapidocr', 'hybrid']) {
+      assert.throws(() => parse({ format: 'markdown' }, service), isBadOption(new RegExp(`^format=markdown is not offered by ${service}; it is offered by marker, nanonets, olmocr\\.`), 'format'));
+    }
+  });
+
   it('forwards a language list as given: the engine reads fra+eng, fra eng and fra,eng alike', () => {
     for (const lang of ['fra+eng', 'fra eng', 'fra,eng']) assert.deepEqual(parse({ lang }).sidecarQuery, { lang });
   });
 
   it('reads form fields before the file like the query, and the same option in both as given twice', () => {
-    assert.deepEqual(parseRequestOptions({ pages: 'true' }, { mode: 'auto' }, contract, 'tesseract'), { includePages: true, sidecarQuery: { mode: 'auto' } });
+    assert.deepEqual(parseRequestOptions({ pages: 'true' }, { mode: 'auto' }, contract, 'tesseract'), { includePages: true, format: 'text', sidecarQuery: { mode: 'auto' } });
     assert.throws(() => parseRequestOptions({ mode: 'auto' }, { mode: 'ocr' }, contract, 'tesseract'), isBadOption(/given more than once/, 'mode'));
   });
 
@@ -132,16 +154,17 @@ describe('documentedOptions', () => {
       [
         ['pages', 'all'],
         ['page_range', 'all'],
+        ['format', 'all'],
         ['size', ['a', 'b']],
         ['dpi', ['a']],
       ],
     );
-    assert.deepEqual(docs[3]?.schema, { type: 'integer', minimum: 72, maximum: 600, default: 150 });
+    assert.deepEqual(docs[4]?.schema, { type: 'integer', minimum: 72, maximum: 600, default: 150 });
     assert.deepEqual(docs[1]?.schema, { type: 'string', pattern: '^[0-9 ,-]+$' });
   });
 
   it('documents an option two services declare differently with each declaration and its services', () => {
-    const [, , doc] = documentedOptions(contract({ a: { options: [size(['s', 'm'], 'Small sizes.')] }, b: { options: [size(['m', 'l'], 'Large sizes.')] } }));
+    const [, , , doc] = documentedOptions(contract({ a: { options: [size(['s', 'm'], 'Small sizes.')] }, b: { options: [size(['m', 'l'], 'Large sizes.')] } }));
     assert.deepEqual(doc?.services, ['a', 'b']);
     assert.deepEqual(doc?.schema, { type: 'string', enum: ['s', 'm', 'l'] });
     assert.equal(doc?.description, 'a: Small sizes. b: Large sizes.');

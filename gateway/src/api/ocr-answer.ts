@@ -2,7 +2,7 @@
 // and for the durable jobs (GET /jobs/{id}/result), so that both answer the same body; and the
 // error a sidecar's error answer stands for.
 import { type ApiError, SidecarError } from './errors.js';
-import { PAGE_BREAK } from './ocr-options.js';
+import { type OutputFormat, PAGE_BREAK } from './ocr-options.js';
 import type { OcrAnswer } from './schemas.js';
 import type { SidecarOcrBody, SidecarPage } from '../ipc/sidecar-wire.js';
 
@@ -15,13 +15,21 @@ export interface SidecarReply {
   body: unknown;
 }
 
-export function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number): OcrAnswer {
+/**
+ * The public answer. `format` (default `text`: the client contract's answer, unchanged): `json` adds
+ * `format` and the per-page list, always, each page with its layout; `markdown` adds `format` (the
+ * text is the service's markdown, as it always was for the services offering it).
+ */
+export function publicAnswer(body: SidecarOcrBody, includePages: boolean, durationMs: number, format: OutputFormat = 'text'): OcrAnswer {
   const out: OcrAnswer = {
     text: body.pages.map((p) => p.text).join(PAGE_BREAK),
     service: body.service,
     page_count: body.pages.length,
     duration_ms: durationMs,
+    ...(format === 'json' || format === 'markdown' ? { format } : {}),
   };
+  const withLayout = format === 'json';
+  if (withLayout) includePages = true;
   const failed = body.pages.filter((p) => p.error !== null).map((p) => p.page);
   if (failed.length > 0) out.failed_pages = failed;
   const blank = (p: SidecarPage): boolean => p.error === null && (p.blank ?? p.text.trim() === '');
@@ -38,6 +46,7 @@ export function publicAnswer(body: SidecarOcrBody, includePages: boolean, durati
       ...(blank(p) ? { warning: BLANK_PAGE_WARNING } : {}),
       rotation: p.rotation ?? 0,
       ...(p.meta !== undefined ? { meta: p.meta } : {}),
+      ...(withLayout && p.layout !== undefined && p.layout !== null ? p.layout : {}),
     }));
   }
   return out;

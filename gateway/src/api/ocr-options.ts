@@ -9,9 +9,16 @@ import type { OptionSpec, SidecarContract } from '../ipc/sidecar-wire.js';
 /** Between the pages in the answer's `text` (per-page text with `pages=true`). */
 export const PAGE_BREAK = '\n\n--- Page Break ---\n\n';
 
+/** The shapes an answer takes (`format`): the sidecar's output_format.py is the source of the list. */
+export const OUTPUT_FORMATS = ['text', 'json', 'markdown', 'hocr', 'alto', 'pdf'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+const FORMAT = 'format';
+
 export interface OcrOptions {
-  /** Include the per-page list in the answer (`pages=true`). */
+  /** Include the per-page list in the answer (`pages=true`; always with `format=json`). */
   includePages: boolean;
+  /** `format`: `text` (the default: the client contract's answer), `json` (each page's layout too), `markdown`... */
+  format: OutputFormat;
   /** Options forwarded to the sidecar as query parameters, as the client named them. */
   sidecarQuery: Record<string, string>;
 }
@@ -46,7 +53,7 @@ export function parseRequestOptions(
  */
 export function parseOcrOptions(query: Record<string, unknown>, contract: SidecarContract | null, service: string): OcrOptions {
   const { pageRange, options: specs, booleans } = serviceOptions(contract, service);
-  const options: OcrOptions = { includePages: false, sidecarQuery: {} };
+  const options: OcrOptions = { includePages: false, format: 'text', sidecarQuery: {} };
   for (const [key, raw] of Object.entries(query)) {
     if (!OPTION_NAME.test(key)) throw new BadOption(`Unknown option '${key.slice(0, 40)}'.`, { option: key.slice(0, 40) });
     if (typeof raw !== 'string') throw new BadOption(`Option '${key}' is given more than once.`, { option: key });
@@ -56,6 +63,10 @@ export function parseOcrOptions(query: Record<string, unknown>, contract: Sideca
     const flag = key === PAGES ? PAGES_FLAG[value.toLowerCase()] : undefined;
     if (flag !== undefined) {
       options.includePages = flag;
+    } else if (key === FORMAT) {
+      // The pipeline's option (the sidecar's output_format.py), like the page range: passed on as given.
+      options.format = checkFormat(value, contract, service);
+      options.sidecarQuery[key] = options.format;
     } else if (pageRange.names.includes(key)) {
       if (!compiled(pageRange.pattern).test(value)) {
         throw badValue(key, value, `${key === PAGES ? 'true, false or ' : ''}a page range such as '${pageRange.example}' (1-based)`);
@@ -67,7 +78,7 @@ export function parseOcrOptions(query: Record<string, unknown>, contract: Sideca
     } else {
       const spec = specs.get(key);
       if (spec === undefined) {
-        const accepted = [...new Set([PAGES, ...pageRange.names, ...specs.keys()])];
+        const accepted = [...new Set([PAGES, ...pageRange.names, FORMAT, ...specs.keys()])];
         throw new BadOption(`unknown option '${key}'; ${service} accepts: ${accepted.join(', ')}`, { option: key, accepted });
       }
       checkValue(spec, value, booleans);
@@ -75,6 +86,39 @@ export function parseOcrOptions(query: Record<string, unknown>, contract: Sideca
     }
   }
   return options;
+}
+
+/**
+ * A `format` value: one of OUTPUT_FORMATS (else 400 naming them), and one `service` offers (else 400
+ * naming the services that offer it, from the contract).
+ */
+function checkFormat(raw: string, contract: SidecarContract | null, service: string): OutputFormat {
+  const value = raw.toLowerCase();
+  const known = OUTPUT_FORMATS.find((f) => f === value);
+  if (known === undefined) {
+    throw new BadOption(`Option 'format' must be one of ${orList(OUTPUT_FORMATS)}; got '${raw.slice(0, 40)}'.`, {
+      option: FORMAT,
+      value: raw.slice(0, 100),
+      accepted: [...OUTPUT_FORMATS],
+    });
+  }
+  const offered = (name: string): boolean => formatsOf(contract, name).includes(known);
+  if (!offered(service)) {
+    const offering = Object.keys(contract?.services ?? {}).filter(offered);
+    throw new BadOption(
+      `format=${known} is not offered by ${service}${offering.length > 0 ? `; it is offered by ${offering.join(', ')}` : ''}. ${service} offers ${orList(formatsOf(contract, service).filter((f) => !NOT_YET.includes(f)))}.`,
+      { option: FORMAT, value: known, offered_by: offering, accepted: formatsOf(contract, service) },
+    );
+  }
+  return known;
+}
+
+/** Built from a page's layout by another part of the sidecar, not there yet (the sidecar answers 400). */
+const NOT_YET: readonly string[] = ['hocr', 'alto', 'pdf'];
+
+/** The formats a service offers, as its sidecar's contract says (text and json when it says nothing). */
+export function formatsOf(contract: SidecarContract | null, service: string): readonly string[] {
+  return contract?.services[service]?.formats ?? ['text', 'json'];
 }
 
 /** What `service` takes, from the contract; 503 when the gateway has no contract to check against. */
@@ -207,7 +251,27 @@ export function documentedOptions(contract: SidecarContract): OcrOptionDoc[] {
       example: first.spec.example,
     };
   });
-  return [PAGES_DOC, rangeDoc, ...engineDocs];
+  return [PAGES_DOC, rangeDoc, formatDoc(contract), ...engineDocs];
+}
+
+/** `format`, with the services that offer markdown named from the contract. */
+function formatDoc(contract: SidecarContract): OcrOptionDoc {
+  const markdown = Object.keys(contract.services).filter((s) => formatsOf(contract, s).includes('markdown'));
+  return {
+    name: FORMAT,
+    services: 'all',
+    description:
+      'The shape of the answer. `text` (default): the usual answer, nothing more computed. ' +
+      '`json`: the usual answer (the same `text`, byte for byte) with `format: "json"` and the per-page list always included, each page with its size ' +
+      '(`width`, `height` in pixels of the page as read, upright; `width_pt`, `height_pt` in PDF points; `dpi`), `granularity` and `blocks` → `lines` → `words`, ' +
+      'each with `box` = [left, top, right, bottom] in those pixels (origin top-left, x right, y down; points = pixels × 72 / dpi) and `conf` (0–1). ' +
+      '`granularity` says what the reader really measured: `word` (tesseract; rapidocr; a PDF text layer), `line` (rapidocr lines without character positions), ' +
+      '`page` (olmocr, nanonets, marker: their models give no positions, so every box is the whole page and `conf` is null). ' +
+      `\`markdown\`: the markdown of the services that write it (${markdown.join(', ') || 'none here'}), with \`format: "markdown"\`; other services answer 400 naming those. ` +
+      '`hocr`, `alto`, `pdf`: accepted, built by a later release (400 for now). No format costs a second OCR pass: json is built from what the reader already computed.',
+    schema: { type: 'string', enum: [...OUTPUT_FORMATS], default: 'text' },
+    example: 'json',
+  };
 }
 
 function schemaOf(spec: OptionSpec): OcrOptionDoc['schema'] {

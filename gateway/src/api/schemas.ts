@@ -8,6 +8,26 @@ import { REMOTE_STATES, SIDECAR_STATES } from '../ipc/health-snapshot.js';
 
 export const ServiceNameSchema = z.enum(KNOWN_SERVICES).meta({ description: 'An OCR service known to the gateway.' });
 
+const BoxSchema = z
+  .tuple([z.number(), z.number(), z.number(), z.number()])
+  .meta({
+    description: '[left, top, right, bottom] in pixels of the page as read, upright: origin at the top-left corner, x to the right, y downwards, right and bottom exclusive. In points: × 72 / dpi.',
+  });
+const ConfSchema = z.number().min(0).max(1).nullable().meta({ description: "The reader's confidence, 0–1; null when it measured none (granularity `page`)." });
+
+export const LayoutWordSchema = z.object({ text: z.string(), box: BoxSchema, conf: ConfSchema }).meta({ id: 'LayoutWord' });
+export const LayoutLineSchema = z
+  .object({ box: BoxSchema, conf: ConfSchema, text: z.string().meta({ description: "The line's words joined by a space." }), words: z.array(LayoutWordSchema) })
+  .meta({ id: 'LayoutLine' });
+export const LayoutBlockSchema = z
+  .object({
+    box: BoxSchema,
+    kind: z.string().meta({ description: '`text`, or what the reader says it is (`table`, `heading`, `caption`…).', examples: ['text', 'table'] }),
+    conf: z.number().min(0).max(1).optional().meta({ description: "Mean of its lines' confidence; absent for granularity `page`." }),
+    lines: z.array(LayoutLineSchema),
+  })
+  .meta({ id: 'LayoutBlock' });
+
 export const OcrPageSchema = z
   .object({
     page: z.int().min(1).meta({ description: 'Page number in the document (1-based).' }),
@@ -28,6 +48,17 @@ export const OcrPageSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .meta({ description: "Engine-specific facts (olmocr's front matter: primary_language, is_rotation_valid, rotation_correction, is_table, is_diagram, attempts; tesseract text-layer pages: text_layer_chars, unmapped_share, and a note when mode=text found no usable text layer; tesseract pages of a phone photo: photo, saying the sheet was straightened and evenly lit)." }),
+    width: z.int().min(0).optional().meta({ description: 'format=json: width in pixels of the page as read, upright (after `rotation`; a photo: its straightened sheet).' }),
+    height: z.int().min(0).optional().meta({ description: 'format=json: height in pixels of the page as read, upright.' }),
+    width_pt: z.number().min(0).optional().meta({ description: 'format=json: width in PDF points (1/72 inch): width × 72 / dpi.' }),
+    height_pt: z.number().min(0).optional().meta({ description: 'format=json: height in PDF points.' }),
+    dpi: z.number().nullable().optional().meta({ description: "format=json: pixels per inch of the page as read (a PDF page's render resolution; an image's own density, scaled like the render); null when the image says none (points then assume 300)." }),
+    granularity: z.enum(['word', 'line', 'block', 'page']).optional().meta({
+      description: 'format=json: the finest unit whose box the reader really measured: `word` (tesseract, rapidocr with character positions, a PDF text layer), `line` (rapidocr lines), `page` (olmocr, nanonets, marker: no positions, every box is the page\'s and conf is null). Nothing finer is invented.',
+    }),
+    to_input: z.array(z.number()).length(9).optional().meta({ description: 'format=json: row-major 3×3 homography from these coordinates to the pixels of the render the service read (before it turned the page upright or straightened a photo); absent when the identity.' }),
+    note: z.string().optional().meta({ description: 'format=json, granularity `page`: says that the reader gives no positions.' }),
+    blocks: z.array(LayoutBlockSchema).optional().meta({ description: 'format=json: blocks → lines → words, in reading order as the reader grouped them.' }),
   })
   .meta({ id: 'OcrPage' });
 
@@ -42,7 +73,8 @@ export const OcrAnswerSchema = z
       .array(z.int().min(1))
       .optional()
       .meta({ description: 'Pages read without error on which no text was found (blank, or text the service could not see); present only when there are some.' }),
-    pages: z.array(OcrPageSchema).optional().meta({ description: 'Per-page detail; only with ?pages=true.' }),
+    pages: z.array(OcrPageSchema).optional().meta({ description: 'Per-page detail; with ?pages=true, and always with format=json.' }),
+    format: z.enum(['json', 'markdown']).optional().meta({ description: 'The format asked for, when not the default `text`.' }),
   })
   .meta({ id: 'OcrAnswer' });
 

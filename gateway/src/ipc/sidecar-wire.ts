@@ -63,6 +63,30 @@ export interface SidecarPage {
   rotation: number;
   /** Engine-specific page facts (olmOCR's front matter, a text layer's figures); absent when none. */
   meta?: Record<string, unknown>;
+  /** With format=json only (layout.py's layout_json): where the text stands; null on a failed page. */
+  layout?: SidecarLayout | null;
+}
+
+/** [left, top, right, bottom], pixels of the upright page, origin top-left. */
+export type LayoutBox = [number, number, number, number];
+
+export interface SidecarLayout {
+  width: number;
+  height: number;
+  width_pt: number;
+  height_pt: number;
+  dpi: number | null;
+  granularity: 'word' | 'line' | 'block' | 'page';
+  /** Row-major 3×3 homography to the pixels of the render the engine was handed; absent when the identity. */
+  to_input?: number[];
+  /** Set for granularity `page`: the reader gives no positions. */
+  note?: string;
+  blocks: {
+    box: LayoutBox;
+    kind: string;
+    conf?: number;
+    lines: { box: LayoutBox; conf: number | null; text: string; words: { text: string; box: LayoutBox; conf: number | null }[] }[];
+  }[];
 }
 
 /** A POST /ocr answer (200). */
@@ -136,8 +160,10 @@ export interface ErrorSpec {
 /** What `python -m mdso_sidecar --contract` prints (sidecars/mdso_sidecar/contract.py). */
 export interface SidecarContract {
   /** Every service of the engine registry, in its order. */
-  services: Record<string, { options: OptionSpec[] }>;
+  services: Record<string, { options: OptionSpec[]; formats?: string[] }>;
   page_range: PageRangeSpec;
+  /** The `format` option's values (output_format.py); ocr-options.ts's OUTPUT_FORMATS is checked against it. Absent from an older sidecar's contract. */
+  format?: { choices: string[]; default: string };
   /** The words a bool option takes, either case. */
   booleans: { true: string[]; false: string[] };
   errors: ErrorSpec[];
@@ -154,9 +180,15 @@ export function parseContract(value: unknown): SidecarContract {
   const services: SidecarContract['services'] = {};
   for (const [name, raw] of Object.entries(servicesIn)) {
     const options = array(object(raw, `services.${name}`).options, `services.${name}.options`);
-    services[name] = { options: options.map((o, i) => optionSpec(o, `services.${name}.options[${i}]`)) };
+    const entry = object(raw, `services.${name}`);
+    services[name] = {
+      options: options.map((o, i) => optionSpec(o, `services.${name}.options[${i}]`)),
+      // The answer formats it offers (output_format.py); absent from an older sidecar's contract.
+      ...(entry.formats === undefined ? {} : { formats: strings(entry.formats, `services.${name}.formats`) }),
+    };
   }
   const range = object(top.page_range, 'page_range');
+  const format = top.format === undefined ? undefined : object(top.format, 'format');
   const booleans = object(top.booleans, 'booleans');
   return {
     services,
@@ -166,6 +198,7 @@ export function parseContract(value: unknown): SidecarContract {
       example: string(range.example, 'page_range.example'),
       pattern: anchored(range.pattern, 'page_range.pattern'),
     },
+    ...(format === undefined ? {} : { format: { choices: strings(format.choices, 'format.choices'), default: string(format.default, 'format.default') } }),
     booleans: { true: strings(booleans.true, 'booleans.true'), false: strings(booleans.false, 'booleans.false') },
     errors: array(top.errors, 'errors').map((raw, i) => {
       const e = object(raw, `errors[${i}]`);

@@ -59,7 +59,9 @@ export async function runJob(
     });
     if (answer.status === 200) {
       const ocr = answer.body as SidecarOcrBody;
-      const text = JSON.stringify(publicAnswer(ocr, job.includePages, Math.round(performance.now() - started)));
+      // The job's format travels in its sidecar query (jobs take text and json only: jobs-route.ts).
+      const format = job.sidecarQuery.format === 'json' ? 'json' : 'text';
+      const text = JSON.stringify(publicAnswer(ocr, job.includePages, Math.round(performance.now() - started), format));
       return { kind: 'done', answer: text, pages: ocr.pages.length };
     }
     if (cancel.aborted) return { kind: 'cancelled' };

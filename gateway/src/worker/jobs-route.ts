@@ -10,7 +10,7 @@ import { Router } from 'express';
 import multer from 'multer';
 import { BadOption, BadRequest, RouteNotFound, ServiceNotFound, ServiceUnavailable, fromErrorRecord } from '../api/errors.js';
 import { sidecarError } from '../api/ocr-answer.js';
-import { type OcrOptions, parseOcrOptions, parseRequestOptions } from '../api/ocr-options.js';
+import { type OcrOptions, type OutputFormat, parseOcrOptions, parseRequestOptions } from '../api/ocr-options.js';
 import { ENDED_JOB_STATUSES, type Job } from '../api/schemas.js';
 import type { Config } from '../config.js';
 import { INCOMING_DIR, type JobReply, type JobRequest } from '../ipc/job-messages.js';
@@ -30,6 +30,8 @@ import type { SnapshotStore } from './snapshot-store.js';
 export const MAX_WAIT_S = 60;
 const POLL_MS = 250;
 const CALLBACK_OPTION = 'callback_url';
+/** The formats a job's result takes (GET /jobs/{id}/result answers JSON). */
+const JOB_FORMATS: readonly OutputFormat[] = ['text', 'json'];
 
 export function jobsRouter(config: Config, store: SnapshotStore, primary: PrimaryClient, contract: SidecarContract | null): Router {
   const router = Router({ caseSensitive: true, strict: true });
@@ -152,6 +154,13 @@ function jobOptions(
   const raw = fromQuery ?? fromField;
   if (raw !== undefined && typeof raw !== 'string') throw new BadOption(`Option '${CALLBACK_OPTION}' is given more than once.`, { option: CALLBACK_OPTION });
   const options = Object.keys(restFields).length === 0 ? parseOcrOptions(rest, contract, service) : parseRequestOptions(rest, restFields, contract, service);
+  if (!JOB_FORMATS.includes(options.format)) {
+    throw new BadOption(`format=${options.format} is not offered for jobs: a job's result is JSON; use format=${JOB_FORMATS.join(' or format=')}, or POST /ocr/${service}.`, {
+      option: 'format',
+      value: options.format,
+      accepted: [...JOB_FORMATS],
+    });
+  }
   return { options, callbackUrl: raw === undefined || raw.trim() === '' ? null : raw.trim() };
 }
 

@@ -238,7 +238,7 @@ function answer(metrics: WorkerMetrics): RequestHandler {
     ctx.access.pages = body.pages.length;
     Object.assign(ctx.access, { document_pages: body.document_pages, model: body.model, sidecar_ms: body.ms });
     countPages(metrics, exchange.service, body.pages);
-    res.json(publicAnswer(body, exchange.options.includePages, Math.round(performance.now() - ctx.startedAt)));
+    res.json(publicAnswer(body, exchange.options.includePages, Math.round(performance.now() - ctx.startedAt), exchange.options.format));
   };
 }
 

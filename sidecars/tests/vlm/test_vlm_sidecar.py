@@ -38,6 +38,22 @@ def test_nanonets_reads_a_page(sidecar_factory: Factory, tiny_qwen: Path) -> Non
     assert bad.status_code == 400 and bad.json()["details"]["accepted"] == accepted
     unknown = sidecar.client.post("/ocr", content=PAGE, params={"lang": "fra"})
     assert unknown.status_code == 400 and "format" in unknown.json()["error"]
+
+    # format=json: the default answer's text (greedy decoding), and a page-level layout: the model
+    # gives no positions, so every box is the page's and no confidence is invented.
+    default = sidecar.client.post("/ocr", content=PAGE).json()["pages"][0]
+    for params in ({"format": "json"}, {"format": "markdown"}):
+        asked = sidecar.client.post("/ocr", content=PAGE, params=params)
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["pages"][0]["text"] == default["text"]
+    (page,) = sidecar.client.post("/ocr", content=PAGE, params={"format": "json"}).json()["pages"]
+    layout = page["layout"]
+    assert layout["granularity"] == "page" and "no positions" in layout["note"]
+    for block in layout["blocks"]:
+        assert block["box"] == [0, 0, layout["width"], layout["height"]]
+        for line in block["lines"]:
+            assert line["conf"] is None
+            assert all(w["box"] == block["box"] and w["conf"] is None for w in line["words"])
     assert sidecar.stop() == 0
 
 
