@@ -440,9 +440,10 @@ def _find_numbers(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
             continue
         kind: Kind | None = None
         if label in ("SIRET", "SIREN", "RCS") and not negative:
-            if n in (13, 14, 15):
+            # After its label, a number too short or too long is a damaged one: reported, and flagged.
+            if 12 <= n <= 16:
                 kind = "siret"
-            elif n in (8, 9, 10):
+            elif 6 <= n <= 11:
                 kind = "siren"
         elif not negative and value.isdigit():
             # Unlabelled: only what the check confirms, in the groups a SIREN or SIRET is printed in.

@@ -330,3 +330,9 @@ def test_format_json_pages_carry_their_identifiers(sidecar_factory: Any) -> None
     [word] = [w for w in words if w["text"] == "12345678900000"]
     assert siret["box"] == word["box"] and 0 < siret["conf"] <= 1
     assert sidecar.stop() == 0
+
+
+def test_a_damaged_number_after_its_label_is_reported_and_flagged() -> None:
+    # Read on a phone photo of an eval quote: "RCS Toulouse 242 711 927" lost three digits.
+    found = only("SARL au capital de 2000 € - RCS Toulouse 242 71 1 - Code APE 4322B", "siren")
+    assert (found.normalized, found.valid, found.candidates) == ("242711", False, ())

@@ -71,7 +71,7 @@ def identifier_counts(reference: str, pages: Sequence[str]) -> dict[str, int]:
     page, as the service does: corroboration stays within a page).
 
     Each reference identifier is paired with the output identifier of its kind nearest in edit
-    distance (greedily, nearest pairs first, at most a quarter of its length apart, at least 2).
+    distance (greedily, nearest pairs first, at most half its length apart).
     exact: read as printed; misread: paired but different; missed: not paired. Of the misread:
     flagged (its check fails), passed_wrong (its check holds on a wrong reading: undetectable),
     recovered (one unambiguous candidate, equal to the truth), ambiguous_with_truth (several
@@ -89,7 +89,7 @@ def identifier_counts(reference: str, pages: Sequence[str]) -> dict[str, int]:
     paired: dict[int, int] = {}
     used: set[int] = set()
     for distance, ti, ri in pairs:
-        if ti in paired or ri in used or distance > max(2, len(truth[ti].normalized) // 4):
+        if ti in paired or ri in used or distance > len(truth[ti].normalized) // 2:
             continue
         paired[ti] = ri
         used.add(ri)
