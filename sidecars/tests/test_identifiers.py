@@ -336,3 +336,10 @@ def test_a_damaged_number_after_its_label_is_reported_and_flagged() -> None:
     # Read on a phone photo of an eval quote: "RCS Toulouse 242 711 927" lost three digits.
     found = only("SARL au capital de 2000 € - RCS Toulouse 242 71 1 - Code APE 4322B", "siren")
     assert (found.normalized, found.valid, found.candidates) == ("242711", False, ())
+
+
+def test_an_iban_cut_short_is_an_iban_failing_its_check() -> None:
+    # Read on a phone photo of an eval quote whose right edge was out of the frame.
+    found = find_in_text(r"\BAN FR76 3741 3831 2431 > de retard : 3 fois le taux légal.")
+    assert [(i.kind, i.normalized, i.valid) for i in found] == [("iban", "FR76374138312431", False)]
+    assert find_in_text("TVA FR76 374138312")[0].kind == "tva_fr"
