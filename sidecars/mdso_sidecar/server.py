@@ -35,6 +35,7 @@ from .errors import (
     SidecarError,
 )
 from .gpu import gpu_stats
+from .identifiers import find_identifiers
 from .layout import layout_json
 from .log import get_logger
 from .output_format import FORMAT_OPTION, requested_format, take_format
@@ -74,6 +75,9 @@ def _page_json(page: PageResult) -> dict[str, Any]:
     if page.geometry is not None:
         # format=json (and the formats built from a layout): where the text stands on the page.
         body["layout"] = None if page.layout is None else layout_json(page.layout, page.geometry.dpi)
+        # The SIRET, VAT numbers, IBANs... on it, checked, with their boxes (identifiers.py).
+        body["identifiers"] = [] if page.layout is None else [
+            found.to_json() for found in find_identifiers(page.layout)]
     return body
 
 

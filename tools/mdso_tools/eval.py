@@ -17,7 +17,11 @@ Scores, per category (sums over its pages, so long pages weigh more):
 - numeric-token recall: share of the reference's tokens containing a digit (SIRET groups, amounts,
   rates, dates, postal codes, page numbers; ASCII digits, so "m²" is not one) that appear exactly in
   the output (multiset match; surrounding punctuation, € and % stripped on both sides, so "685,00€"
-  matches "685,00 €" but "1150,00" does not match "1 150,00").
+  matches "685,00 €" but "1150,00" does not match "1 150,00");
+- identifiers (a second table): the reference's SIREN, SIRET, VAT numbers and IBANs (their check
+  digits hold: eval_inputs computes them) against those mdso_sidecar.identifiers finds in each output
+  page: read exactly, misread and flagged by the check, misread yet passing it, recovered by the one
+  candidate offered, false corrections (scoring.identifier_counts says how they are paired).
 
 Real photos (`--photos DIR` or EVAL_PHOTOS=DIR; category `real-photo`): camera photos of printed
 pages with their ground truth, read where they lie and never copied into the project (their licences
@@ -63,7 +67,7 @@ from urllib.parse import parse_qs, quote
 
 from mdso_tools import ROOT, eval_inputs
 from mdso_tools.gateway import Gateway, multipart, post_ocr
-from mdso_tools.scoring import score
+from mdso_tools.scoring import IDENTIFIER_COUNTS, identifier_counts, score
 
 REAL_PHOTO = "real-photo"
 OUT = ROOT / os.environ.get("EVAL_OUT", "run/eval")
@@ -282,7 +286,8 @@ def main(photos: Path | None) -> None:
                 extra = photo_fields(sample)
                 row = {"variant": label, "category": sample.category, "sample": sample.name,
                        "pages": len(sample.pages), "seconds": seconds, **info, **extra,
-                       **score(sample.text, "\n".join(texts), extra.get("spaceless", False))}
+                       **score(sample.text, "\n".join(texts), extra.get("spaceless", False)),
+                       **identifier_counts(sample.text, texts)}
                 results.append(row)
                 text_path = OUT / "texts" / f"{sample.name}.{label.replace(' ', '_')}.txt"
                 text_path.write_text("\n\f\n".join(texts))
@@ -310,8 +315,8 @@ def rescore(folder: Path) -> None:
         texts = folder / "texts"
         reference = (texts / f"{row['sample']}.reference.txt").read_text()
         output = (texts / f"{row['sample']}.{row['variant'].replace(' ', '_')}.txt").read_text()
-        output = output.replace("\n\f\n", "\n")
-        row.update(score(reference, output, row.get("spaceless", False)))
+        row.update(score(reference, output.replace("\n\f\n", "\n"), row.get("spaceless", False)))
+        row.update(identifier_counts(reference, output.split("\n\f\n")))
     tables(results, list(dict.fromkeys(row["variant"] for row in results)))
 
 
@@ -335,6 +340,7 @@ def tables(results: list[dict[str, Any]], labels: list[str]) -> None:
     photos = [r for r in results if r["category"] == REAL_PHOTO]
     if generated:
         table(generated, labels)
+        identifier_table(generated, labels)
     if photos:
         photo_groups_table(photos, labels)
         photo_table(photos, labels)
@@ -355,6 +361,36 @@ def table(results: list[dict[str, Any]], labels: list[str]) -> None:
                 f"{total['char_edits'] / total['chars']:.2%} | {total['word_edits'] / total['words']:.2%} | "
                 f"{total['nums_found'] / max(1, total['nums']):.3f} | "
                 f"{total['seconds'] / total['pages']:.2f} |")
+
+
+def identifier_table(results: list[dict[str, Any]], labels: list[str]) -> None:
+    """SIREN, SIRET, TVA and IBAN per category: read exactly, flagged by their check, recovered by a
+    candidate (mdso_sidecar.identifiers on each output text; scoring.identifier_counts)."""
+    say("")
+    say("Identifiers (SIREN, SIRET, TVA, IBAN; check digits of the corpus hold). exact: read as printed; "
+        "flagged: misread and failing its check; passed wrong: misread yet passing; recovered: misread "
+        "and its one candidate is the truth; ambiguous: several candidates, the truth among them; "
+        "false corr.: a candidate that is wrong or offered on an exact reading; spurious: found in the "
+        "output, not in the reference.")
+    say("")
+    say("| category | reader | ids | exact | misread | missed | flagged | passed wrong | recovered "
+        "| ambiguous | false corr. | spurious |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    categories = list(dict.fromkeys(row["category"] for row in results))
+    for category in [*categories, "all"]:
+        for label in labels:
+            rows = [r for r in results if r["variant"] == label and category in ("all", r["category"])]
+            if not rows or not all("id_truth" in r for r in rows):
+                continue
+            n = {k.removeprefix("id_"): sum(r[k] for r in rows) for k in IDENTIFIER_COUNTS}
+            say(f"| {category} | {reader_name(label)} | {n['truth']} | {_share(n['exact'], n['truth'])} | "
+                f"{n['misread']} | {n['missed']} | {_share(n['flagged'], n['misread'])} | "
+                f"{n['passed_wrong']} | {_share(n['recovered'], n['misread'])} | "
+                f"{n['ambiguous_with_truth']} | {n['false_corrections']} | {n['spurious']} |")
+
+
+def _share(count: int, whole: int) -> str:
+    return f"{count} ({count / whole:.0%})" if whole else str(count)
 
 
 def photo_groups(results: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...]]]:

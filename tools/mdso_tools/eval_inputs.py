@@ -7,8 +7,12 @@ the photo quotes again the way real captures come (shadows, EXIF turns, small te
 `bill` is a dense two-page energy or telecom bill in small narrow type, ruled tables, scanned at 300 dpi.
 
 Seeded: every run builds the same bytes. Runs in the bench venv (.venv-bench: fpdf2, pypdfium2, Pillow):
-  PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.eval_inputs [FOLDER] [--docs N] [--categories a,b]
-Shared pieces (money format, cities, work items, scanner noise) come from bench_inputs.
+  PYTHONPATH=sidecars:tools .venv-bench/bin/python -m mdso_tools.eval_inputs [FOLDER] [--docs N] \
+    [--categories a,b]
+Shared pieces (money format, cities, work items, scanner noise) come from bench_inputs. The SIREN,
+SIRET, VAT number and IBAN of each document are drawn at random, then their last digits are set so
+that their check digits hold, as on a real document (mdso_sidecar.identifiers has the checks; the
+draws are the same as before, so the rest of each document is unchanged).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pypdfium2 as pdfium  # type: ignore[import-untyped]
 from fpdf import FPDF
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from mdso_sidecar.identifiers import siren_ok, siret_ok, tva_key
 from mdso_tools import bench_inputs
 from mdso_tools.bench_inputs import _add, _money
 
@@ -125,9 +130,9 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
     company, form = _COMPANIES[seed % len(_COMPANIES)]
     cp, city = bench_inputs._CITIES[seed % len(bench_inputs._CITIES)]
     ccp, ccity = bench_inputs._CITIES[(seed * 3 + 1) % len(bench_inputs._CITIES)]
-    siren = "".join(str(rng.randint(0, 9)) for _ in range(9))
-    nic = "".join(str(rng.randint(0, 9)) for _ in range(5))
-    tva_key = rng.randint(10, 99)
+    siren, nic = _company_ids("".join(str(rng.randint(0, 9)) for _ in range(9)),
+                              "".join(str(rng.randint(0, 9)) for _ in range(5)))
+    vat_no = _after_key_draw(rng, f"FR{tva_key(siren)}{siren}")
     kind = "DEVIS" if seed % 3 else "FACTURE"
     number = f"{'D' if kind == 'DEVIS' else 'F'}-{2024 + seed % 2}-{rng.randint(100, 9999):04d}"
     day, month = rng.randint(1, 28), rng.randint(1, 12)
@@ -161,7 +166,7 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 4.5
             w.line(y, [(w.LEFT, f"SIRET : {siren[:3]} {siren[3:6]} {siren[6:]} {nic}", "L")])
             y += 4.5
-            w.line(y, [(w.LEFT, f"N° TVA intracommunautaire : FR{tva_key}{siren}", "L")])
+            w.line(y, [(w.LEFT, f"N° TVA intracommunautaire : {vat_no}", "L")])
             y += 4.5
             w.line(y, [(w.LEFT, (f"Qualification RGE Qualibat n° E-E{rng.randint(100000, 999999)}, "
                                 f"valable jusqu'au {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2026"),
@@ -210,10 +215,9 @@ def make_quote(seed: int, pages_total: int = 2) -> Quote:
             y += 10
             w.line(y, [(w.LEFT, _PAYMENT[seed % len(_PAYMENT)], "L")], size=8.5)
             y += 4.5
-            w.line(y, [(w.LEFT, (f"IBAN FR76 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
-                                f"{rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
-                                f"{rng.randint(1000, 9999)} {rng.randint(100, 999)}   BIC CCBPFRPPXXX"),
-                        "L")], size=8.5)
+            iban = _fr_iban(" ".join(str(rng.randint(1000, 9999)) for _ in range(5))
+                            + f" {rng.randint(100, 999)}")
+            w.line(y, [(w.LEFT, f"IBAN {iban}   BIC CCBPFRPPXXX", "L")], size=8.5)
             y += 4.5
             w.line(y, [(w.LEFT, "Bon pour accord, date et signature précédées de la mention "
                                 "« lu et approuvé ».", "L")], size=8.5)
@@ -753,6 +757,31 @@ def _digits(rng: random.Random, n: int) -> str:
     return str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(n - 1))
 
 
+def _company_ids(siren_drawn: str, nic_drawn: str) -> tuple[str, str]:
+    """A SIREN and NIC from random digits, their last digit set so that the SIREN's and the SIRET's
+    Luhn keys hold."""
+    siren = next(siren_drawn[:8] + d for d in "0123456789" if siren_ok(siren_drawn[:8] + d))
+    nic = next(nic_drawn[:4] + d for d in "0123456789" if siret_ok(siren + nic_drawn[:4] + d))
+    return siren, nic
+
+
+def _after_key_draw(rng: random.Random, vat_no: str) -> str:
+    """vat_no, after spending the draw that made a random VAT key before the keys were computed, so
+    that every later draw, and the rest of the document, stays as it was."""
+    rng.randint(10, 99)
+    return vat_no
+
+
+def _fr_iban(bban_drawn: str) -> str:
+    """A French IBAN, printed in groups of four, from 23 random digits (grouped 4 4 4 4 4 3): the last
+    two become the RIB key (bank, branch and account make 0 mod 97 with it), which makes the IBAN's
+    own key 76."""
+    digits = bban_drawn.replace(" ", "")[:21]
+    key = 97 - int(digits) * 100 % 97
+    bban = f"{digits}{key:02d}"
+    return "FR76 " + " ".join(bban[i:i + 4] for i in range(0, len(bban), 4))
+
+
 def _price4(value: float) -> str:
     return f"{value:.4f}".replace(".", ",")
 
@@ -851,7 +880,8 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     dark = _BILL_DARK[seed % len(_BILL_DARK)]
     cp, city = bench_inputs._CITIES[seed % len(bench_inputs._CITIES)]
     ccp, ccity = bench_inputs._CITIES[(seed * 5 + 3) % len(bench_inputs._CITIES)]
-    siren, nic = _digits(rng, 9), "".join(str(rng.randint(0, 9)) for _ in range(5))
+    siren, nic = _company_ids(_digits(rng, 9), "".join(str(rng.randint(0, 9)) for _ in range(5)))
+    vat_no = f"FR{tva_key(siren)}{siren}"
     year = 2025
     month = rng.randint(2, 11)
     issued = f"{rng.randint(1, 28):02d}/{month:02d}/{year}"
@@ -861,7 +891,7 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     client_no, account_no, invoice_no = _digits(rng, 10), _digits(rng, 12), _digits(rng, 11)
     client_ref = f"{client_no[0]} {client_no[1:4]} {client_no[4:7]} {client_no[7:]}"
     invoice_ref = f"{invoice_no[:2]} {invoice_no[2:5]} {invoice_no[5:8]} {invoice_no[8:]}"
-    iban = "FR76 " + " ".join(_digits(rng, 4) for _ in range(5)) + f" {rng.randint(100, 999)}"
+    iban = _fr_iban(" ".join(_digits(rng, 4) for _ in range(5)) + f" {rng.randint(100, 999)}")
     mandate = f"{supplier.split()[0][:3].upper()}{_digits(rng, 8)}"
 
     # The bill's lines: (designation, period/detail, quantity, unit price, amount, VAT rate).
@@ -946,7 +976,7 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
          f"{rng.randint(10, 99)}",
          f"du lundi au samedi de 8 h à {rng.choice((18, 19, 20))} h",
          f"SIRET {siren[:3]} {siren[3:6]} {siren[6:]} {nic}",
-         f"TVA FR{rng.randint(10, 99)}{siren}"],
+         f"TVA {_after_key_draw(rng, vat_no)}"],
         [_CLIENTS[seed % len(_CLIENTS)], f"{rng.randint(1, 99)} {_STREETS[(seed + 3) % len(_STREETS)]}",
          f"{ccp} {ccity}", f"N° client : {client_ref}", f"N° de compte : {account_no}",
          (f"Ligne fixe : 0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
@@ -1020,7 +1050,7 @@ def make_bill(seed: int, style: BillStyle | None = None) -> Quote:
     p.rule(left, 283.5, right, grey=120, width=0.2)
     capital = _grouped(rng.randint(1_000_000, 2_000_000_000))
     p.text(left, 287, f"{supplier} {form} au capital de {capital} € - {siren[:3]} {siren[3:6]} {siren[6:]} "
-                      f"RCS {city} - SIRET {siren}{nic} - TVA FR{rng.randint(10, 99)}{siren}", size=6.5,
+                      f"RCS {city} - SIRET {siren}{nic} - TVA {_after_key_draw(rng, vat_no)}", size=6.5,
            colour=style.small_print)
     p.text(right, 291, "Page 1/2", size=7, align="R")
     pages.append(p.known_text())

@@ -5,8 +5,8 @@ DPIs (scans) or longest-side caps (photos) with the tesseract engine in-process 
 numeric-token recall and seconds per page for each setting, over all pages.
 
 Run with the bench venv, after `npm run bench` or `npm run eval` made it:
-  PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.scale_study scan  [DPIs, default 200 250 300]
-  PYTHONPATH=tools .venv-bench/bin/python -m mdso_tools.scale_study photo [caps, default 2000 ... 4000]
+  PYTHONPATH=sidecars:tools .venv-bench/bin/python -m mdso_tools.scale_study scan  [DPIs, default 200 250 300]
+  PYTHONPATH=sidecars:tools .venv-bench/bin/python -m mdso_tools.scale_study photo [caps, default 2000 … 4000]
 Inputs go to run/scale-study/.
 """
 
