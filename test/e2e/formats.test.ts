@@ -1,5 +1,6 @@
 // The `format` option through the gateway (issue 17): `json` answers the usual body, its text the
 // default answer's byte for byte, with each page's layout (boxes within the page, confidences 0–1),
+// and its identifiers (SIRET, VAT, RGE…: read as printed, their check, their words' box),
 // as /openapi.json documents it; a job takes json too; a bad value is a 400 naming the accepted ones;
 // markdown asked of tesseract is a 400 naming the services that write it; hocr/alto/pdf answer files
 // (test/e2e/formats-files.test.ts).
@@ -26,6 +27,17 @@ interface Page {
   dpi: number | null;
   granularity: string;
   blocks: { box: Box; kind: string; lines: { box: Box; conf: number | null; text: string; words: Word[] }[] }[];
+  identifiers: { kind: string; raw: string; normalized: string; valid: boolean | null; label: string | null; box: Box | null; candidates: { value: string }[] }[];
+}
+
+/** The Luhn key of a SIREN/SIRET, written here from its definition: the check the service reports. */
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (const [i, char] of [...digits].reverse().entries()) {
+    const d = Number(char) * (i % 2 === 1 ? 2 : 1);
+    sum += d > 9 ? d - 9 : d;
+  }
+  return sum % 10 === 0;
 }
 
 function inside(box: Box, page: Page): boolean {
@@ -79,7 +91,28 @@ describe('format option', () => {
         }
       }
       const allWords = pages.flatMap((p) => p.blocks.flatMap((b) => b.lines.flatMap((l) => l.words)));
-      if (name === 'Devis_test.png') assert.ok(allWords.some((w) => w.text === '12345678900000'), allWords.map((w) => w.text).join(' '));
+      if (name === 'Devis_test.png') {
+        assert.ok(allWords.some((w) => w.text === '12345678900000'), allWords.map((w) => w.text).join(' '));
+        // The client's quote prints a made-up SIRET and VAT number: read as printed, flagged as
+        // failing their check, never rewritten; its RGE number has a shape, no check.
+        const [page] = pages;
+        assert.ok(page !== undefined);
+        const ids = new Map(page.identifiers.map((i) => [i.kind, i]));
+        const siret = ids.get('siret');
+        assert.ok(siret !== undefined, JSON.stringify(page.identifiers));
+        assert.equal(siret.normalized, '12345678900000');
+        assert.equal(siret.valid, luhn('12345678900000'));
+        assert.equal(siret.valid, false);
+        assert.equal(siret.label, 'SIRET');
+        assert.ok(siret.box !== null && inside(siret.box, page));
+        const word = allWords.find((w) => w.text === '12345678900000');
+        assert.deepEqual(siret.box, word?.box, 'the box of the word it was read in');
+        assert.equal(ids.get('tva_fr')?.valid, false);
+        assert.deepEqual(ids.get('rge') && { raw: ids.get('rge')?.raw, valid: ids.get('rge')?.valid }, { raw: 'E123456', valid: null });
+        assert.ok(page.text.includes('12345678900000'), 'the text keeps the reading');
+      } else {
+        for (const page of pages) assert.ok(Array.isArray(page.identifiers));
+      }
       if (name === 'Devis_multi_pages.pdf') {
         // The usual per-page texts, joined as the default answer joins them.
         assert.equal(pages.map((p) => p.text).join('\n\n--- Page Break ---\n\n'), plain.json.text);

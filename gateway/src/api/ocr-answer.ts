@@ -47,6 +47,7 @@ export function publicAnswer(body: SidecarOcrBody, includePages: boolean, durati
       rotation: p.rotation ?? 0,
       ...(p.meta !== undefined ? { meta: p.meta } : {}),
       ...(withLayout && p.layout !== undefined && p.layout !== null ? p.layout : {}),
+      ...(withLayout && p.identifiers !== undefined ? { identifiers: p.identifiers } : {}),
     }));
   }
   return out;

@@ -264,6 +264,7 @@ function formatDoc(contract: SidecarContract): OcrOptionDoc {
       'each with `box` = [left, top, right, bottom] in those pixels (origin top-left, x right, y down; points = pixels × 72 / dpi) and `conf` (0–1). ' +
       '`granularity` says what the reader really measured: `word` (tesseract; rapidocr; a PDF text layer), `line` (rapidocr lines without character positions), `block` (dotsocr: its layout cells; lines and words carry their cell\'s box, `conf` null), ' +
       '`page` (olmocr, nanonets, marker: their models give no positions, so every box is the whole page and `conf` is null). ' +
+      'Each page also lists its `identifiers` (SIREN, SIRET, VAT numbers, IBANs, RGE numbers, postal codes: as read, whether their check digits hold, their box, and the corrected `candidates` one OCR confusion away when the check fails; the text is never rewritten). ' +
       `\`markdown\`: the markdown of the services that write it (${markdown.join(', ') || 'none here'}), with \`format: "markdown"\`; other services answer 400 naming those. ` +
       '`hocr`, `alto`, `pdf`: a file instead of JSON, sent as an attachment named after the upload: one hOCR file (`text/vnd.hocr+html`), one ALTO 4 file (`application/xml`), ' +
       'or the input made searchable (`application/pdf`: its pages untouched, an invisible text layer where the words were read); `X-Failed-Pages` / `X-Blank-Pages` say what `failed_pages` / `blank_pages` would. ' +

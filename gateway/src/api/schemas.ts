@@ -28,6 +28,24 @@ export const LayoutBlockSchema = z
   })
   .meta({ id: 'LayoutBlock' });
 
+export const IdentifierSchema = z
+  .object({
+    kind: z.enum(['siren', 'siret', 'tva_fr', 'iban', 'rge', 'postal_code']).meta({ description: 'What the number is (docs/IDENTIFIERS.md).' }),
+    raw: z.string().meta({ description: 'As read, separators included: the text is never rewritten.' }),
+    normalized: z.string().meta({ description: 'As read, separators removed (nothing corrected).' }),
+    valid: z.boolean().nullable().meta({ description: 'Whether its check digits hold; null for a kind without any (rge: its shape only).' }),
+    check: z.string().meta({ description: 'The check applied: `luhn`, `la-poste`, `tva-key`, `mod97`, `departement`, `shape`.', examples: ['luhn', 'mod97'] }),
+    label: z.string().nullable().meta({ description: 'The label read before it on its line (SIRET, TVA, IBAN, RGE…), or null.' }),
+    box: BoxSchema.nullable().meta({ description: 'The union box of the words it spans, in the page\'s pixels (as `blocks`).' }),
+    conf: z.number().min(0).max(1).nullable().meta({ description: "Mean confidence of its words; null when the reader measures none." }),
+    conf_min: z.number().min(0).max(1).nullable().meta({ description: 'Least confidence of its words; null when the reader measures none.' }),
+    candidates: z
+      .array(z.object({ value: z.string(), edits: z.array(z.string()) }))
+      .meta({ description: 'When its check fails: readings one plausible OCR confusion away (O/0, I/1, S/5, B/8, a digit lost or doubled, or the SIREN another valid reading on the page spells) that pass it, best first, each with the edits made. Empty when it passes, or when none does.' }),
+    ambiguous: z.boolean().meta({ description: 'Several candidates are equally plausible: none is picked.' }),
+  })
+  .meta({ id: 'Identifier' });
+
 export const OcrPageSchema = z
   .object({
     page: z.int().min(1).meta({ description: 'Page number in the document (1-based).' }),
@@ -59,6 +77,7 @@ export const OcrPageSchema = z
     to_input: z.array(z.number()).length(9).optional().meta({ description: 'format=json: row-major 3×3 homography from these coordinates to the pixels of the render the service read (before it turned the page upright or straightened a photo); absent when the identity.' }),
     note: z.string().optional().meta({ description: 'format=json, granularity `block` or `page`: says which positions the reader gives.' }),
     blocks: z.array(LayoutBlockSchema).optional().meta({ description: 'format=json: blocks → lines → words, in reading order as the reader grouped them.' }),
+    identifiers: z.array(IdentifierSchema).optional().meta({ description: 'format=json: the SIREN, SIRET, VAT numbers, IBANs, RGE numbers and postal codes read on the page, with whether their check digits hold and, when not, the corrected candidates; empty when none.' }),
   })
   .meta({ id: 'OcrPage' });
 

@@ -65,6 +65,23 @@ export interface SidecarPage {
   meta?: Record<string, unknown>;
   /** With format=json only (layout.py's layout_json): where the text stands; null on a failed page. */
   layout?: SidecarLayout | null;
+  /** With format=json only (identifiers.py's Identifier.to_json): the page's identifiers, checked. */
+  identifiers?: SidecarIdentifier[];
+}
+
+/** An identifier found on a page (SIREN, SIRET, VAT number, IBAN, RGE number, postal code). */
+export interface SidecarIdentifier {
+  kind: 'siren' | 'siret' | 'tva_fr' | 'iban' | 'rge' | 'postal_code';
+  raw: string;
+  normalized: string;
+  valid: boolean | null;
+  check: string;
+  label: string | null;
+  box: LayoutBox | null;
+  conf: number | null;
+  conf_min: number | null;
+  candidates: { value: string; edits: string[] }[];
+  ambiguous: boolean;
 }
 
 /** [left, top, right, bottom], pixels of the upright page, origin top-left. */
