@@ -15,7 +15,7 @@ Nothing here imports an engine or a heavy package.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -310,14 +310,9 @@ def text_layer_layout(chars: Sequence[TextLayerChar], width: int, height: int) -
     return PageLayout(width=width, height=height, blocks=tuple(blocks), granularity="word")
 
 
-def scaled(layout: PageLayout, factor: float, to_input: Sequence[float]) -> PageLayout:
-    """The layout with every box scaled by `factor` (a reading of another render of the same page,
-    brought to this one's pixels), and the given homography back to the input."""
-
-    def box(b: Box) -> Box:
-        return Box(b.left * factor, b.top * factor, b.right * factor, b.bottom * factor)
-
-    blocks = tuple(
+def _boxes_moved(layout: PageLayout, box: Callable[[Box], Box]) -> tuple[Block, ...]:
+    """The layout's blocks with every box (block, line, word) passed through `box`."""
+    return tuple(
         Block(
             lines=tuple(
                 Line(tuple(Word(w.text, box(w.box), w.conf) for w in line.words), box(line.box), line.conf)
@@ -328,10 +323,19 @@ def scaled(layout: PageLayout, factor: float, to_input: Sequence[float]) -> Page
         )
         for block in layout.blocks
     )
+
+
+def scaled(layout: PageLayout, factor: float, to_input: Sequence[float]) -> PageLayout:
+    """The layout with every box scaled by `factor` (a reading of another render of the same page,
+    brought to this one's pixels), and the given homography back to the input."""
+
+    def box(b: Box) -> Box:
+        return Box(b.left * factor, b.top * factor, b.right * factor, b.bottom * factor)
+
     return PageLayout(
         width=round(layout.width * factor),
         height=round(layout.height * factor),
-        blocks=blocks,
+        blocks=_boxes_moved(layout, box),
         granularity=layout.granularity,
         to_input=tuple(to_input),
     )
@@ -351,15 +355,4 @@ def mapped(layout: PageLayout, matrix: Sequence[float], width: int, height: int)
             max(y for _, y in corners),
         )
 
-    blocks = tuple(
-        Block(
-            lines=tuple(
-                Line(tuple(Word(w.text, box(w.box), w.conf) for w in line.words), box(line.box), line.conf)
-                for line in block.lines
-            ),
-            box=box(block.box),
-            kind=block.kind,
-        )
-        for block in layout.blocks
-    )
-    return PageLayout(width, height, blocks, layout.granularity, layout.to_input)
+    return PageLayout(width, height, _boxes_moved(layout, box), layout.granularity, layout.to_input)
