@@ -395,6 +395,24 @@ def test_pdf_page_level_reading_keeps_lines_apart(tmp_path: Path) -> None:
 # -- the sidecar's file answers ----------------------------------------------------------------------
 
 
+def test_sidecar_pdf_keeps_pages_own_text_alone(sidecar_factory: Any, tmp_path: Path) -> None:
+    """A born-digital PDF read with OCR (mode=ocr, the default) keeps its own text and gets no second,
+    invisible copy over it, as `ocrmypdf --skip-text` does: a copy would double every word a reader
+    extracts or searches ("Page 1" read back as "Page 11")."""
+    sidecar = sidecar_factory()
+    sidecar.wait_state("ready")
+    source = FIXTURES / "Devis_multi_pages.pdf"
+    answer = sidecar.client.post("/ocr", content=source.read_bytes(), params={"format": "pdf"})
+    assert answer.status_code == 200, answer.text
+    out = tmp_path / "out.pdf"
+    out.write_bytes(answer.content)
+    assert _pdftotext(out).split() == _pdftotext(source).split() == ["Page", "1", "Page", "2"]
+    with pikepdf.open(source) as before, pikepdf.open(out) as after:
+        for old, new in zip(before.pages, after.pages, strict=True):
+            assert "/GlyphLessFont" not in str(new.obj.get("/Resources", {}).get("/Font", {}))
+            assert new.obj.Contents.read_bytes() == old.obj.Contents.read_bytes()
+
+
 def test_sidecar_answers_each_file_format(sidecar_factory: Any, tmp_path: Path) -> None:
     """format=hocr|alto|pdf through a real tesseract sidecar: the file, its content type, the page
     headers; the words the default answer reads are in each file, and the PDF's page is the input's."""

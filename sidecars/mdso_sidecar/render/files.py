@@ -5,13 +5,14 @@ the upload)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pikepdf
 
 from ..engines.base import PageResult
 from ..errors import CorruptDocument, scrub
+from ..intake import PdfDocument
 from .alto import CONTENT_TYPE as ALTO_TYPE
 from .alto import render_alto
 from .hocr import CONTENT_TYPE as HOCR_TYPE
@@ -62,6 +63,8 @@ def render_file(request: FileRequest, pages: Sequence[PageResult], out: Path) ->
     read = rendered_pages(pages)
     if request.format == "pdf":
         try:
+            if request.is_pdf:
+                read = _own_text_kept(read, request.source)
             render_pdf(read, request.source, request.is_pdf, out)
         except pikepdf.PdfError as exc:
             # PDFium read it, qpdf cannot rewrite it (damage qpdf does not repair): the text is there.
@@ -77,6 +80,25 @@ def render_file(request: FileRequest, pages: Sequence[PageResult], out: Path) ->
         out.write_bytes(render_alto(read, system=request.system, filename=request.filename))
     else:
         raise ValueError(f"not a file format: {request.format}")
+
+
+# A page's own text counts when this share of its characters at most maps to no text (a font without
+# a ToUnicode map gives garbage to copy and search: then the reading is laid over it).
+OWN_TEXT_MAX_UNMAPPED = 0.05
+
+
+def _own_text_kept(pages: list[RenderedPage], source: Path) -> list[RenderedPage]:
+    """The pages, those whose PDF page already carries usable text of its own marked to be left as
+    they are (as `ocrmypdf --skip-text` does): a second, invisible copy of the same words over it
+    would double every word a reader copies or searches ("Page 1" extracted as "Page 11"). A page
+    whose text is unusable (fonts mapping to no characters) gets the reading laid over it."""
+    with PdfDocument(source) as document:
+        out = []
+        for page in pages:
+            own = document.text_layer(page.page) if not page.failed else None
+            usable = own is not None and own.chars > 0 and own.unmapped_share <= OWN_TEXT_MAX_UNMAPPED
+            out.append(replace(page, source="text-layer") if usable else page)
+        return out
 
 
 def page_headers(pages: Sequence[PageResult], document_pages: int) -> dict[str, str]:
