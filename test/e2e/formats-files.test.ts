@@ -58,6 +58,8 @@ describe('file formats (hocr, alto, pdf)', () => {
   after(async () => {
     assert.equal(await gw.stop(), 0);
     rmSync(dir, { recursive: true, force: true });
+    // Every file answer streamed without Node warning of a listener leak on the response.
+    assert.doesNotMatch(gw.logs(), /MaxListenersExceededWarning/);
   });
 
   it('format=pdf of an image: application/pdf named after the upload, the same text, the same pixels', async () => {

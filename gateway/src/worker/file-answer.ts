@@ -55,6 +55,9 @@ export async function sendFileAnswer(
     const value = answer.headers[name];
     if (typeof value === 'string') res.setHeader(name, value);
   }
+  // The route already watches this response's 'close' (deadline, upload, access log, client gone);
+  // the pipeline adds its own: more than Node's default of 10 on one response, and no leak.
+  res.setMaxListeners(res.getMaxListeners() + 8);
   try {
     await pipeline(answer.file, res);
   } catch {
