@@ -8,9 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -44,7 +42,7 @@ from mdso_sidecar.layout import IDENTITY, layout_json
 from mdso_sidecar.settings import load_settings
 
 from ..conftest import FIXTURES, Sidecar
-from .test_openai_backend import FakeOpenAI, completion
+from .test_openai_backend import FakeOpenAI, completion, serve_fake
 
 # -- recorded-shape answers of dots.ocr's layout prompt (boxes in the model's resize of the page) ----
 
@@ -181,13 +179,7 @@ class FakeDotsServer(FakeOpenAI):
 
 @pytest.fixture
 def dots_server() -> Iterator[str]:
-    FakeOpenAI.script, FakeOpenAI.bodies, FakeOpenAI.headers_seen, FakeOpenAI.arrivals = [], [], [], []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeDotsServer)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    yield from serve_fake(FakeDotsServer)
 
 
 def dotsocr(endpoint: str, **env: str) -> DotsocrEngine:

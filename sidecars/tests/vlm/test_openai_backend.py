@@ -62,15 +62,21 @@ def completion(text: str, finish: str = "stop") -> str:
     return json.dumps({"choices": [{"index": 0, "message": message, "finish_reason": finish}]})
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
+def serve_fake(handler: type[FakeOpenAI]) -> Iterator[str]:
+    """A fake OpenAI-compatible server answering with `handler` (FakeOpenAI or a subclass), its
+    script and records emptied; yields its base URL, and stops it after the test."""
     FakeOpenAI.script, FakeOpenAI.bodies, FakeOpenAI.headers_seen, FakeOpenAI.arrivals = [], [], [], []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    yield from serve_fake(FakeOpenAI)
 
 
 def nanonets(endpoint: str, **env: str) -> NanonetsEngine:
