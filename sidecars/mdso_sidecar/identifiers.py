@@ -52,6 +52,8 @@ with `find_in_text`.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -320,22 +322,47 @@ class _Line:
     def __init__(self, tokens: Sequence[_Token]) -> None:
         self.tokens = [t for t in tokens if t.text]
         self.starts: list[int] = []
+        self.ends: list[int] = []
         parts: list[str] = []
         at = 0
         for t in self.tokens:
             self.starts.append(at)
+            self.ends.append(at + len(t.text))
             parts.append(t.text)
             at += len(t.text) + 1
         self.text = " ".join(parts)
 
     def spanned(self, start: int, end: int) -> list[_Token]:
-        return [t for t, s in zip(self.tokens, self.starts, strict=True)
-                if s < end and s + len(t.text) > start]
+        """The tokens overlapping [start, end): in order and apart, so found by bisection (a line of
+        thousands of numbers costs no quadratic scan)."""
+        first = bisect.bisect_right(self.ends, start)
+        last = bisect.bisect_left(self.starts, end)
+        return self.tokens[first:last]
 
 
-def _label(before: str) -> tuple[str | None, bool]:
-    """The positive label nearest the end of `before`, and whether a negative one is nearer."""
-    window = before[-_LOOKBACK:]
+class _Spans:
+    """Spans of a line already taken by an identifier, asked about by bisection: each question costs
+    a logarithm, not a pass over every span found so far (a crafted line of thousands of numbers)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self.starts = [s for s, _ in ordered]
+        # The furthest end among the spans starting at or before each one: spans may overlap.
+        self.reach = list(itertools.accumulate((e for _, e in ordered), max))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.starts, end)
+        return i > 0 and self.reach[i - 1] > start
+
+    def covers(self, pos: int) -> bool:
+        i = bisect.bisect_right(self.starts, pos)
+        return i > 0 and self.reach[i - 1] > pos
+
+
+def _label(text: str, pos: int) -> tuple[str | None, bool]:
+    """The positive label nearest before `pos` in `text` (within _LOOKBACK characters), and whether
+    a negative one is nearer."""
+    window = text[max(0, pos - _LOOKBACK):pos]
     best: tuple[int, str] | None = None
     for name, pattern in _LABELS:
         for m in pattern.finditer(window):
@@ -347,10 +374,9 @@ def _label(before: str) -> tuple[str | None, bool]:
     return best[1], negative > best[0]
 
 
-def _runs(text: str, taken: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+def _runs(text: str, taken: _Spans) -> list[list[tuple[int, int]]]:
     """The numbers of a line: groups of digits joined by single separators, outside `taken` spans."""
-    groups = [(m.start(), m.end()) for m in _GROUP.finditer(text)
-              if not any(s < m.end() and m.start() < e for s, e in taken)]
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(text) if not taken.overlaps(m.start(), m.end())]
     runs: list[list[tuple[int, int]]] = []
     for g in groups:
         if runs and g[0] == runs[-1][-1][1] + 1 and text[g[0] - 1] in _SEPARATORS:
@@ -384,15 +410,15 @@ def _find_ibans(text: str) -> list[_Found]:
         # fails its check, not a VAT number.
         if abs(got - want) <= 1 or (len(sizes) >= 2 and set(sizes[:2]) == {4}):
             found.append(_Found("iban", m.start(), end, _compact(text[m.start():end]).upper(),
-                                _label(text[: m.start()])[0]))
+                                _label(text, m.start())[0]))
     return found
 
 
-def _find_tvas(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
+def _find_tvas(text: str, taken: _Spans) -> list[_Found]:
     found = []
     for m in _TVA_HEAD.finditer(text):
-        label, negative = _label(text[: m.start()])
-        if any(s <= m.start() < e for s, e in taken) or negative:
+        label, negative = _label(text, m.start())
+        if taken.covers(m.start()) or negative:
             continue
         rest = m.end() + (1 if m.end() < len(text) and text[m.end()] in _SEPARATORS else 0)
         groups: list[tuple[int, int]] = []
@@ -423,14 +449,14 @@ def _find_rges(text: str) -> list[_Found]:
     for m in _QUALIBAT.finditer(text):
         found.append(_Found("rge", m.start(), m.end(), "E-E" + m.group(1), "Qualibat"))
     for m in _QUALIBAT_SHORT.finditer(text):
-        if _label(text[: m.start()]) == ("RGE", False):
+        if _label(text, m.start()) == ("RGE", False):
             found.append(_Found("rge", m.start(), m.end(), "E" + m.group(1), "RGE"))
     for m in _QUALITENR.finditer(text):
         found.append(_Found("rge", m.start(), m.end(), m.group(1) + "/" + m.group(2), "Qualit'EnR"))
     return found
 
 
-def _find_numbers(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
+def _find_numbers(text: str, taken: _Spans) -> list[_Found]:
     """SIREN, SIRET and postal codes among the line's plain numbers."""
     found = []
     for run in _runs(text, taken):
@@ -438,7 +464,7 @@ def _find_numbers(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
         raw = text[start:end]
         value = _compact(raw)
         n = len(value)
-        label, negative = _label(text[:start])
+        label, negative = _label(text, start)
         if _AMOUNT_TAIL.match(text[end:end + 2]):
             continue
         kind: Kind | None = None
@@ -457,9 +483,9 @@ def _find_numbers(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
                 kind = "siren"
         if kind is not None:
             found.append(_Found(kind, start, end, value, label))
+    numbers = _Spans((f.start, f.end) for f in found)
     for m in _POSTAL.finditer(text):
-        if any(s < m.end() and m.start() < e for s, e in taken) or any(
-                f.start < m.end() and m.start() < f.end for f in found):
+        if taken.overlaps(m.start(), m.end()) or numbers.overlaps(m.start(), m.end()):
             continue
         if m.start() > 1 and text[m.start() - 1] in _SEPARATORS and text[m.start() - 2].isdigit():
             continue  # the tail of a longer number
@@ -470,12 +496,9 @@ def _find_numbers(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
 def _identify(line: _Line) -> list[Identifier]:
     text = line.text
     found = _find_ibans(text)
-    taken = [(f.start, f.end) for f in found]
     found += _find_rges(text)
-    taken = [(f.start, f.end) for f in found]
-    found += _find_tvas(text, taken)
-    taken = [(f.start, f.end) for f in found]
-    found += _find_numbers(text, taken)
+    found += _find_tvas(text, _Spans((f.start, f.end) for f in found))
+    found += _find_numbers(text, _Spans((f.start, f.end) for f in found))
     out = []
     for f in sorted(found, key=lambda f: f.start):
         words = line.spanned(f.start, f.end)
