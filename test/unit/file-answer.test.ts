@@ -8,6 +8,8 @@ describe('file answer names', () => {
   it('keeps the upload name without its extension, with the format suffix', () => {
     assert.equal(attachmentName('Devis_test.pdf', 'pdf'), 'Devis_test.ocr.pdf');
     assert.equal(attachmentName('scan.jpeg', 'hocr'), 'scan.hocr');
+    // A long run of spaces inside the name is cut, not trimmed in quadratic time.
+    assert.equal(attachmentName(`a${' '.repeat(64_000)}b.pdf`, 'pdf'), 'a.ocr.pdf');
     assert.equal(attachmentName('scan.tiff', 'alto'), 'scan.alto.xml');
   });
 

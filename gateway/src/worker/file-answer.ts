@@ -22,6 +22,10 @@ export function attachmentName(uploadName: string | undefined, format: string): 
   const base = (uploadName ?? '').toWellFormed().split(/[/\\]/).pop() ?? '';
   const stem = base
     .replace(/\.[^.]{1,10}$/, '')
+    .replace(/^[\s.]+/, '')
+    // Cut before the trims below: `[\s.]+$` is quadratic on a long run of spaces mid-name (a 16 KB
+    // name blocked the worker half a second); the name is cut to NAME_CHARS after them anyway.
+    .slice(0, 2 * NAME_CHARS)
     // Control characters (C0, DEL, C1), quotes and characters a file system or header reads specially.
     .replace(/[\u0000-\u001f\u007f-\u009f"'`*:;<>?|%\\/]/g, '_')
     .replace(/^[\s.]+|[\s.]+$/g, '')
