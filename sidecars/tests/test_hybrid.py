@@ -22,6 +22,7 @@ from mdso_sidecar.pipeline import Pipeline
 from mdso_sidecar.settings import SettingsError, load_settings
 
 from .conftest import EXPECTED, FIXTURES, loaded_engine
+from .test_photo import AMOUNTS, LABELS, _page, _photo
 from .test_pipeline import run
 
 
@@ -115,10 +116,13 @@ def test_each_reader_reads_what_its_own_service_reads(tmp_path: Path) -> None:
 # -- line by line: rapidocr's broken lines mended with Tesseract's words (line_merge.py) -------------
 
 _TESSERACT_WORDS = [  # (text, box in the hybrid's page, confidence): two lines, the second indented
-    ("Dobry", (100, 40, 260, 100), 0.7), ("den,", (280, 40, 380, 100), 0.6),
+    ("Dobry", (100, 40, 260, 100), 0.7),
+    ("den,", (280, 40, 380, 100), 0.6),
     ("pane.", (400, 40, 520, 100), 0.7),
-    ("Z", (200, 140, 230, 200), 0.8), ("Bratislavy", (250, 140, 500, 200), 0.8),
-    ("som", (520, 140, 600, 200), 0.8), ("odišiel", (620, 140, 800, 200), 0.7),
+    ("Z", (200, 140, 230, 200), 0.8),
+    ("Bratislavy", (250, 140, 500, 200), 0.8),
+    ("som", (520, 140, 600, 200), 0.8),
+    ("odišiel", (620, 140, 800, 200), 0.7),
 ]
 # rapidocr's reading of its own render, half the size: the first line with its accents, the second
 # broken (a few letters scattered with spaces, at a low score).
@@ -136,8 +140,10 @@ class _FakeTesseract:
         if not with_layout:
             return PageText(text=text)
         words = tuple(lay.Word(t, lay.Box(*box), conf) for t, box, conf in _TESSERACT_WORDS)
-        lines = (lay.Line(words[:3], lay.Box.around(w.box for w in words[:3]), 0.7),
-                 lay.Line(words[3:], lay.Box.around(w.box for w in words[3:]), 0.8))
+        lines = (
+            lay.Line(words[:3], lay.Box.around(w.box for w in words[:3]), 0.7),
+            lay.Line(words[3:], lay.Box.around(w.box for w in words[3:]), 0.8),
+        )
         block = lay.Block(lines, lay.Box.around(line.box for line in lines))
         return PageText(text=text, layout=lay.PageLayout(1000, 400, (block,), "word"))
 
@@ -145,7 +151,7 @@ class _FakeTesseract:
         return self.reading(wants_layout(options))
 
     def read_page(self, image: Image.Image, options: EngineOptions, layout_when: Any = None) -> PageText:
-        asked = layout_when is not None and layout_when(self.confidence, self.reading(False).text)
+        asked = layout_when is not None and layout_when(self.confidence, self.reading(False).text, False)
         self.layout_asked.append(asked)
         return self.reading(wants_layout(options) or asked)
 
@@ -160,7 +166,7 @@ class _FakeRapidocr:
         self.calls = 0
 
     def read_lines(
-        self, image: Image.Image, options: EngineOptions
+        self, image: Image.Image, options: EngineOptions, orient: bool = True
     ) -> tuple[PageText, list[tuple[Line, float]]]:
         self.calls += 1
         lines = [(Line(box, None, text), score) for text, box, score in _RAPIDOCR_LINES]
@@ -224,3 +230,43 @@ def test_mended_only_a_broken_line() -> None:
     assert mended("Z d", 0.95, words) is None  # rapidocr sure of it
     assert mended("Z d", 0.7, [Piece(w.text, w.box, 0.3) for w in words]) is None  # Tesseract unsure
     assert mended("Z d", 0.7, []) is None  # nothing of Tesseract's there
+
+
+# -- camera photos: read by both, rapidocr on the page turned as Tesseract found it upright ----------
+
+
+@pytest.mark.parametrize("turn", [0, 90])
+def test_a_photo_is_read_by_both_turned_as_tesseract_found_it(
+    pipeline: Pipeline, tmp_path: Path, turn: int
+) -> None:
+    # A quote photographed on a desk, in perspective, the sheet also turned a quarter in the frame.
+    photo, _ = _photo(_quote_page())
+    path = tmp_path / "photo.jpg"
+    photo.rotate(turn, expand=True).save(path, quality=85)
+    (page,) = run(pipeline, path).pages
+    assert page.meta is not None and page.meta["readers"] == ["tesseract", "rapidocr"], page.meta
+    assert page.meta["photo"] == "sheet straightened and evenly lit"
+    assert page.source == "ocr:rapidocr" and page.rotation == turn  # rotate() turns counter-clockwise
+    rows = page.text.splitlines()
+    for label, amount in zip(LABELS, AMOUNTS, strict=True):
+        # Each row read whole, in order: rapidocr read the page upright.
+        assert any(label in row and row.endswith(amount) for row in rows), page.text
+
+
+def _quote_page() -> Image.Image:
+    """test_photo's table of amounts under a company's header and a paragraph, as a quote's first page."""
+    page = _page()
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 30)
+    header = ["SARL Chauffage Durand", "12 rue des Lilas 67000 Strasbourg", "Devis n° 2024-118 du 14/03/2024"]
+    for i, line in enumerate(header):
+        draw.text((120, 80 + 50 * i), line, fill=20, font=font)
+    prose = [
+        "Installation d'une pompe à chaleur air/eau et d'un ballon",
+        "thermodynamique, isolation des combles perdus par soufflage,",
+        "main d'oeuvre et mise en service comprises. Devis valable",
+        "trois mois à compter de sa date d'émission.",
+    ]
+    for i, line in enumerate(prose):
+        draw.text((120, 800 + 50 * i), line, fill=20, font=font)
+    return page

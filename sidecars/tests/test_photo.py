@@ -16,6 +16,8 @@ from .test_pipeline import make_engine, run
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 AMOUNTS = ["8 450,00", "2 980,00", "3 570,00", "1 245,00", "16 245,00"]
+LABELS = ["Pompe à chaleur air/eau", "Ballon thermodynamique", "Isolation des combles", "Main d'oeuvre",
+          "Total TTC"]
 
 
 def _page() -> Image.Image:
@@ -23,9 +25,7 @@ def _page() -> Image.Image:
     page = Image.new("L", (1570, 2220), 250)
     draw = ImageDraw.Draw(page)
     font = ImageFont.truetype(str(DEJAVU), 30) if DEJAVU.exists() else ImageFont.load_default(size=30)
-    labels = ["Pompe à chaleur air/eau", "Ballon thermodynamique", "Isolation des combles", "Main d'oeuvre",
-              "Total TTC"]
-    for i, (label, amount) in enumerate(zip(labels, AMOUNTS, strict=True)):
+    for i, (label, amount) in enumerate(zip(LABELS, AMOUNTS, strict=True)):
         draw.text((120, 300 + 70 * i), label, fill=20, font=font)
         draw.text((1150, 300 + 70 * i), amount, fill=20, font=font)
     return page

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -11,6 +13,7 @@ from PIL import Image
 from mdso_sidecar.engines.rapidocr import MODEL_FILES, RapidocrEngine, bundled_model_dir
 from mdso_sidecar.errors import BadOption, EngineUnavailable
 from mdso_sidecar.pipeline import Pipeline
+from mdso_sidecar.settings import load_settings
 
 from .conftest import EXPECTED, FIXTURES, loaded_engine
 from .test_pipeline import run
@@ -75,3 +78,41 @@ def test_damaged_models_make_it_unavailable(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"not an onnx model")
     with pytest.raises(EngineUnavailable, match=f"could not load its models from {tmp_path}"):
         _engine(RAPIDOCR_MODEL_DIR=str(tmp_path))
+
+
+def test_a_page_read_alone_uses_every_core_pages_side_by_side_one_each() -> None:
+    # The readers' thread counts, as the engine asks for them: the first page is held inside its
+    # reading while a second starts.
+    engine = RapidocrEngine(load_settings("rapidocr", {"OCR_THREADS": "2"}))
+    asked: list[int] = []
+    hold, inside, release = threading.Event(), threading.Event(), threading.Event()
+    real = engine._reader()
+
+    def reader(threads: int = 1) -> Any:
+        asked.append(threads)
+
+        def read(image: Image.Image, **kwargs: Any) -> Any:
+            if hold.is_set() and not inside.is_set():
+                inside.set()
+                release.wait(timeout=600)
+            return real(image, **kwargs)
+
+        return read
+
+    engine._reader = reader  # type: ignore[method-assign]
+    page = Image.open(FIXTURES / "Devis_test.png")
+    alone = engine.recognize_page(page, {})
+    assert asked == [2] and "SIRET 12345678900000" in alone.text
+    asked.clear()
+    hold.set()
+    first = threading.Thread(target=engine.recognize_page, args=(page, {}))
+    first.start()
+    assert inside.wait(timeout=600)
+    beside = engine.recognize_page(page, {})
+    release.set()
+    first.join()
+    assert asked == [2, 1] and "SIRET 12345678900000" in beside.text
+    # Both finished: the next page is alone again.
+    asked.clear()
+    engine.recognize_page(page, {})
+    assert asked == [2]

@@ -5,7 +5,7 @@ Run by scripts/bench in the bench venv (.venv-bench: ocrmypdf, rapidfuzz), as
 interleaved (A, B, C, then B, C, A...) in the same run, so load from other processes on the machine
 affects each side alike. Environment: BENCH_REPS (throughput repetitions, default 3), BENCH_PAGES
 (pages of the scanned quote, default 6), BENCH_LAT_N (requests per side for latency, default 60),
-BENCH_SKIP (comma list of sections to skip: dpi,throughput,latency,health,memory,stream,jobs),
+BENCH_SKIP (comma list of sections to skip: dpi,throughput,photo,latency,health,memory,stream,jobs),
 BENCH_JOBS_N (jobs of the scanned quote per run in the jobs section, default 4; bench_jobs.py).
 """
 
@@ -214,6 +214,47 @@ def throughput(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
     say("")
 
 
+def photo_speed(inputs: bench_inputs.Inputs) -> None:
+    """One phone photo at a time, as a checker's user sends it: the default service against tesseract,
+    and against itself with rapidocr on one core (RAPIDOCR_ALONE_THREADS=1, before 2026-11-30)."""
+    say(f"## One phone photo ({inputs.photo.name}) at a time, {REPS} interleaved runs each, medians")
+    body, boundary = multipart(inputs.photo, "image/jpeg")
+    gateways = {"default": Gateway(1, {"ENABLED_SERVICES": "tesseract,hybrid"}),
+                "one core": Gateway(1, {"ENABLED_SERVICES": "hybrid", "RAPIDOCR_ALONE_THREADS": "1"})}
+    sides = {"hybrid (the default)": (gateways["default"], "hybrid"),
+             "hybrid, rapidocr on one core": (gateways["one core"], "hybrid"),
+             "tesseract": (gateways["default"], "tesseract")}
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    texts: dict[str, str] = {}
+    try:
+        names = list(sides)
+        for rep in range(REPS + 1):
+            for name in names[rep % len(names):] + names[: rep % len(names)]:
+                gw, service = sides[name]
+                conn = gw.connection()
+                started = time.perf_counter()
+                try:
+                    texts[name] = str(post_ocr(conn, service, body, boundary, "")["text"])
+                finally:
+                    conn.close()
+                if rep:  # the first round loads each reader's models
+                    times[name].append(time.perf_counter() - started)
+    finally:
+        for gw in gateways.values():
+            gw.stop()
+    say("| service | s/page (median) | runs (s) | CER | digit CER |")
+    say("|---|---|---|---|---|")
+    for name in names:
+        runs = ", ".join(f"{t:.1f}" for t in times[name])
+        text = texts[name]
+        say(f"| {name} | {statistics.median(times[name]):.2f} | {runs} "
+            f"| {cer(inputs.photo_text, text):.2%} | {digit_cer(inputs.photo_text, text):.2%} |")
+    ratio = statistics.median(times["hybrid, rapidocr on one core"]) / statistics.median(
+        times["hybrid (the default)"])
+    say(f"\nrapidocr on every core when a page is read alone: {ratio:.2f}x faster on this photo")
+    say("")
+
+
 def latency(gw: Gateway, inputs: bench_inputs.Inputs) -> None:
     say(f"## Gateway overhead: small image ({inputs.small.name}), {LAT_N} requests per side, interleaved, "
         "keep-alive, 1 at a time")
@@ -385,6 +426,8 @@ def main() -> None:
                 health_load(gw)
         finally:
             gw.stop()
+    if "photo" not in SKIP:
+        photo_speed(inputs)
     if "memory" not in SKIP:
         memory(inputs)
     if "stream" not in SKIP:

@@ -65,6 +65,8 @@ class HybridEngine(Engine):
         super().__init__(settings)
         self.tesseract = TesseractEngine(settings)
         self.rapidocr = RapidocrEngine(settings)
+        # rapidocr uses every core for a page only while no other page is being read, by either reader.
+        self.in_flight = self.rapidocr.in_flight
         self.min_confidence = int_setting(
             settings.env, "HYBRID_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE, 0, 100
         )
@@ -93,30 +95,53 @@ class HybridEngine(Engine):
     def recognize_rendered(
         self, image: Image.Image, options: EngineOptions, render: Callable[[RenderPolicy], Image.Image]
     ) -> PageText:
+        with self.in_flight.page():
+            return self._read_both(image, options, render)
+
+    def _read_both(
+        self, image: Image.Image, options: EngineOptions, render: Callable[[RenderPolicy], Image.Image]
+    ) -> PageText:
         # Tesseract's word boxes are kept for a page rapidocr reads too (they mend rapidocr's broken
         # lines): computed from the recognition already made, only for those pages.
         first = self.tesseract.read_page(image, options, layout_when=self._second_reading)
         confidence = self.tesseract.last_confidence()
+        photo = "photo" in (first.meta or {})
         facts: dict[str, Any] = {**(first.meta or {}), "tesseract_confidence": confidence}
-        if not self._second_reading(confidence, first.text):
+        if not self._second_reading(confidence, first.text, photo):
             return replace(first, source="ocr:tesseract", meta={**facts, "readers": ["tesseract"]})
+        # Only the format reaches rapidocr (lang, mode and layout are Tesseract's).
+        rapid_options = _format_only(options)
         colour = render(self.rapidocr.render_policy)
+        scale = colour.width / max(1, image.width)
         try:
-            # Only the format reaches rapidocr (lang, mode and layout are Tesseract's).
-            second, lines = self.rapidocr.read_lines(colour, _format_only(options))
-            width = colour.width
+            if len(first.text.split()) >= SPARSE_WORDS:
+                # Turned as Tesseract found the page upright: its OSD ran on the photo's straightened
+                # sheet, rapidocr's own on the whole photo is seldom sure of a turned page there
+                # (docs/ACCURACY.md, "Photos read by both").
+                rotation = first.rotation
+                view = colour.rotate((360 - rotation) % 360, expand=True) if rotation % 360 else colour
+                try:
+                    second, lines = self.rapidocr.read_lines(view, rapid_options, orient=False)
+                finally:
+                    if view is not colour:
+                        view.close()
+            else:
+                # Tesseract read (almost) nothing: rapidocr turns the page by its own OSD.
+                second, lines = self.rapidocr.read_lines(colour, rapid_options)
+                rotation = second.rotation
         finally:
             if colour is not image:
                 colour.close()
+        back = turned(rotation, image.width, image.height)
+        # From the pixels rapidocr read to those of the page handed here.
+        to_image = compose(back, _scale(1 / scale)) if scale else None
         facts["readers"] = ["tesseract", "rapidocr"]
         if not second.text.strip():
             # Tesseract's layout only when the request asked for one (not the one kept for mending).
             kept = first.layout if wants_layout(options) else None
             return replace(first, source="ocr:tesseract", meta=facts, layout=kept)
-        if not width:
+        if to_image is None:
             return replace(second, source="ocr:rapidocr", meta=facts, layout=None)
-        # rapidocr read its own render, upright: its boxes brought to the pixels of the page handed here.
-        to_image = compose(turned(second.rotation, image.width, image.height), _scale(image.width / width))
         words = _input_words(first.layout)
         pieces = [Piece(line.text, _mapped(line.box, to_image), score) for line, score in lines]
         found = words_in_lines(pieces, words)
@@ -125,10 +150,12 @@ class HybridEngine(Engine):
         if not facts["tesseract_lines"]:
             text, layout = second.text, second.layout
         else:
-            text = rows_text([
-                line if m is None else replace(line, text=m)
-                for (line, _), m in zip(lines, mends, strict=True)
-            ])
+            text = rows_text(
+                [
+                    line if m is None else replace(line, text=m)
+                    for (line, _), m in zip(lines, mends, strict=True)
+                ]
+            )
             layout = second.layout
             if layout is not None:
                 layout = _mended_layout(layout, mends, found, invert(to_image))
@@ -138,14 +165,21 @@ class HybridEngine(Engine):
             # layout stays the readers' own.
             text = merged(text, first.text, spaces="digit-side", commas=False)
         if layout is not None:
-            layout = scaled(layout, image.width / width, turned(second.rotation, image.width, image.height))
-        return replace(second, text=text, source="ocr:rapidocr", meta=facts, layout=layout)
+            layout = scaled(layout, 1 / scale, back)
+        return replace(second, text=text, rotation=rotation, source="ocr:rapidocr", meta=facts, layout=layout)
 
-    def _second_reading(self, confidence: int, text: str) -> bool:
-        """Whether rapidocr reads the page too: Tesseract's reading is not confident, or sparse, or a
-        page of figures in tables (a bill: digit_merge.figure_dense), whose digit groups and decimal
-        commas Tesseract loses in narrow type and rapidocr keeps (docs/ACCURACY.md, "Bills, line by line")."""
-        return confidence < self.min_confidence or len(text.split()) < SPARSE_WORDS or figure_dense(text)
+    def _second_reading(self, confidence: int, text: str, photo: bool) -> bool:
+        """Whether rapidocr reads the page too: a camera photo (photo.py found its sheet or its shaded
+        paper), whose lines rapidocr reads better (docs/ACCURACY.md, "Photos read by both"), or
+        Tesseract's reading is not confident, or sparse, or a page of figures in tables (a bill:
+        digit_merge.figure_dense), whose digit groups and decimal commas Tesseract loses in narrow type
+        and rapidocr keeps (docs/ACCURACY.md, "Bills, line by line")."""
+        return (
+            photo
+            or confidence < self.min_confidence
+            or len(text.split()) < SPARSE_WORDS
+            or figure_dense(text)
+        )
 
 
 def _mended_layout(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,7 +27,7 @@ from ..intake import RenderPolicy
 from ..log import get_logger
 from ..models import NoWeights
 from ..output_format import wants_layout
-from ..settings import Settings
+from ..settings import Settings, int_setting
 from .base import Engine, EngineOptions, PageText
 from .orientation import Orienter
 from .reading_order import Line, rows_text
@@ -47,9 +49,38 @@ INSTALL = (
     "pip install -r sidecars/requirements-rapidocr.txt (bash scripts/bootstrap does it when rapidocr is "
     "enabled)"
 )
+# Threads onnxruntime may use for a page read while no other is (RAPIDOCR_ALONE_THREADS; default
+# OCR_THREADS, at most 4: beyond that the small models gain little). 1: one core a page, always.
+ALONE_THREADS_MAX = 4
 # RapidOCR scales every page to at most 2000 px (its Global.max_side_len) before detection: pages are
 # rendered to that size directly rather than at 300 dpi and then shrunk.
 MAX_SIDE = 2000
+
+
+class PagesInFlight:
+    """How many pages an engine is reading right now, across the pipeline's threads: a page read while
+    no other is may use every core the sidecar was given (onnxruntime's own threads), since the
+    pipeline's other threads are idle; pages read side by side take one core each, as the pipeline
+    schedules them (docs/ACCURACY.md, "Speed")."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @contextmanager
+    def page(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    def alone(self) -> bool:
+        """Whether at most one page (the caller's) is being read."""
+        with self._lock:
+            return self._count <= 1
 
 
 def bundled_model_dir() -> Path | None:
@@ -73,6 +104,10 @@ class RapidocrEngine(Engine):
         self._orienter = Orienter(settings.tesseract.tessdata)
         self._local = threading.local()
         self._version = ""
+        # Shared with the hybrid, which counts its own pages (Tesseract's readings included).
+        self.in_flight = PagesInFlight()
+        default_threads = max(1, min(ALONE_THREADS_MAX, settings.ocr_threads))
+        self.alone_threads = int_setting(settings.env, "RAPIDOCR_ALONE_THREADS", default_threads, 1, 64)
 
     def describe(self) -> str:
         return f"rapidocr {self._version} (PP-OCRv6 small, onnxruntime)"
@@ -106,37 +141,44 @@ class RapidocrEngine(Engine):
                 f"rapidocr could not load its models from {self.model_dir} ({exc}); reinstall: {INSTALL}"
             ) from None
 
-    def _reader(self) -> Any:
-        reader = getattr(self._local, "reader", None)
+    def _reader(self, threads: int = 1) -> Any:
+        """This pipeline thread's RapidOCR whose onnxruntime sessions use `threads` threads (one for
+        pages read side by side, alone_threads for a page read alone): created on first use."""
+        readers: dict[int, Any] | None = getattr(self._local, "readers", None)
+        if readers is None:
+            readers = self._local.readers = {}
+        reader = readers.get(threads)
         if reader is None:
             rapid_ocr = importlib.import_module("rapidocr").RapidOCR
             assert self.model_dir is not None
             params: dict[str, Any] = {
                 "Global.log_level": "warning",
-                # Pages run in parallel across the pipeline's threads: one core each.
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }
             for part, file in MODEL_FILES.items():
                 params[f"{part}.model_path"] = str(self.model_dir / file)
-            reader = self._local.reader = rapid_ocr(params=params)
+            reader = readers[threads] = rapid_ocr(params=params)
         return reader
 
     def recognize_page(self, image: Image.Image, options: EngineOptions) -> PageText:
-        return self.read_lines(image, options)[0]
+        with self.in_flight.page():
+            return self.read_lines(image, options)[0]
 
     def read_lines(
-        self, image: Image.Image, options: EngineOptions
+        self, image: Image.Image, options: EngineOptions, orient: bool = True
     ) -> tuple[PageText, list[tuple[Line, float]]]:
         """recognize_page, and the lines its text was put together from, each with its recognition
         score (0-1), in the order of the layout's lines (boxes and baselines in the pixels of the
         upright page: the page's rotation turns them back), for a caller that changes their text and
-        puts the page together again with reading_order.rows_text (hybrid.py)."""
-        upright, rotation = self._orienter.upright(image)
+        puts the page together again with reading_order.rows_text (hybrid.py). orient=False: the
+        image is upright already (the hybrid turned it as Tesseract found it), OSD is not asked."""
+        upright, rotation = self._orienter.upright(image) if orient else (image, 0)
         layout = wants_layout(options)
         # return_word_box: the recogniser's character positions split each line into words, from the
         # same recognition (its text and line boxes are the same: tests/test_layout.py).
-        result = self._reader()(upright.convert("RGB"), **({"return_word_box": True} if layout else {}))
+        reader = self._reader(self.alone_threads if self.in_flight.alone() else 1)
+        result = reader(upright.convert("RGB"), **({"return_word_box": True} if layout else {}))
         boxes = getattr(result, "boxes", None)
         texts = getattr(result, "txts", None)
         scores = getattr(result, "scores", None)

@@ -46,8 +46,9 @@ TEXT_LAYER_MIN_CHARS = 30
 TEXT_LAYER_MAX_UNMAPPED = 0.05
 # `fra+eng` typed in a query string arrives as "fra eng"; "fra,eng" is common too: all three are one list.
 _LANG_SEPARATORS = re.compile(r"[\s,+]+")
-# Whether a reading's layout is wanted though the request asks for none: (mean word confidence, text).
-LayoutWhen = Callable[[int, str], bool]
+# Whether a reading's layout is wanted though the request asks for none: (mean word confidence, text,
+# whether the page is a camera photo: photo.py).
+LayoutWhen = Callable[[int, str, bool], bool]
 
 # The options of this engine (and of hybrid, whose Tesseract reader reads them): what they take and
 # what they do, for the gateway's validation and API documentation too (OptionSpec).
@@ -292,7 +293,7 @@ class TesseractEngine(Engine):
             layout = options.get("layout", "rows")
             text = rows_text(text_lines(api)) if layout == "rows" else api.GetUTF8Text()
             wanted = wants_layout(options) or (
-                layout_when is not None and layout_when(self._local.confidence, text)
+                layout_when is not None and layout_when(self._local.confidence, text, photo)
             )
             found = page_layout(api, page.width, page.height) if wanted else None
         finally:
