@@ -111,28 +111,28 @@ class HybridEngine(Engine):
             return replace(first, source="ocr:tesseract", meta={**facts, "readers": ["tesseract"]})
         # Only the format reaches rapidocr (lang, mode and layout are Tesseract's).
         rapid_options = _format_only(options)
-        colour = render(self.rapidocr.render_policy)
-        scale = colour.width / max(1, image.width)
-        try:
-            if len(first.text.split()) >= SPARSE_WORDS:
-                # Turned as Tesseract found the page upright: its OSD ran on the photo's straightened
-                # sheet, rapidocr's own on the whole photo is seldom sure of a turned page there
-                # (docs/ACCURACY.md, "Photos read by both").
-                rotation = first.rotation
-                view = colour.rotate((360 - rotation) % 360, expand=True) if rotation % 360 else colour
-                try:
-                    second, lines = self.rapidocr.read_lines(view, rapid_options, orient=False)
-                finally:
-                    if view is not colour:
-                        view.close()
-            else:
-                # Tesseract read (almost) nothing: rapidocr turns the page by its own OSD.
+        if len(first.text.split()) >= SPARSE_WORDS and first.layout is not None:
+            # rapidocr reads the page as Tesseract found it: upright by its orientation (found on the
+            # photo's straightened sheet; rapidocr's own OSD, on the whole photo, is seldom sure of a
+            # turned page there), a photo's sheet straightened (rapidocr's rows then follow the page's
+            # lines, not the perspective). docs/ACCURACY.md, "Photos read by both".
+            rotation, back = first.rotation, first.layout.to_input
+            view, scale = _as_tesseract_read(image, first.layout, rotation, render, self.rapidocr)
+            try:
+                second, lines = self.rapidocr.read_lines(view, rapid_options, orient=False)
+            finally:
+                view.close()
+        else:
+            # Tesseract read (almost) nothing: rapidocr reads its own render, turned by its own OSD.
+            colour = render(self.rapidocr.render_policy)
+            scale = colour.width / max(1, image.width)
+            try:
                 second, lines = self.rapidocr.read_lines(colour, rapid_options)
-                rotation = second.rotation
-        finally:
-            if colour is not image:
-                colour.close()
-        back = turned(rotation, image.width, image.height)
+            finally:
+                if colour is not image:
+                    colour.close()
+            rotation = second.rotation
+            back = turned(rotation, image.width, image.height)
         # From the pixels rapidocr read to those of the page handed here.
         to_image = compose(back, _scale(1 / scale)) if scale else None
         facts["readers"] = ["tesseract", "rapidocr"]
@@ -222,6 +222,67 @@ def _mapped(box: BoxT, matrix: Sequence[float]) -> BoxT:
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
     return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _as_tesseract_read(
+    image: Image.Image,
+    tesseract: PageLayout,
+    rotation: int,
+    render: Callable[[RenderPolicy], Image.Image],
+    rapidocr: RapidocrEngine,
+) -> tuple[Image.Image, float]:
+    """The page in colour as Tesseract read it, for rapidocr: Tesseract's upright page (its layout's
+    to_input maps that page to `image`, the page as handed), and the view's scale against that page.
+
+    - A page Tesseract only turned, or read as it was: rapidocr's own render, turned by the same
+      quarter turns (exact, no resampling).
+    - A photo whose sheet Tesseract straightened: a colour render at Tesseract's scale warped through
+      the same homography (bicubic), then brought down to rapidocr's MAX_SIDE (Lanczos). Warping
+      rapidocr's smaller render, or warping straight to the smaller size, lost lone digits
+      (docs/ACCURACY.md, "Photos read by both")."""
+    if _same(tesseract.to_input, turned(rotation, image.width, image.height)):
+        colour = render(rapidocr.render_policy)
+        scale = colour.width / max(1, image.width)
+        if not rotation % 360:
+            return (colour.copy() if colour is image else colour), scale
+        view = colour.rotate((360 - rotation) % 360, expand=True)
+        if colour is not image:
+            colour.close()
+        return view, scale
+    # OpenCV and NumPy: imported on the first page that needs them (engines/__init__.py).
+    import cv2  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    colour = render(replace(TesseractEngine.render_policy, grayscale=False))
+    try:
+        # Tesseract's upright page -> the page as handed -> the colour render of it.
+        to_colour = compose(_scale(colour.width / max(1, image.width)), tesseract.to_input)
+        warped = cv2.warpPerspective(
+            np.asarray(colour.convert("RGB")),
+            np.array(to_colour, dtype=np.float64).reshape(3, 3),
+            (max(1, tesseract.width), max(1, tesseract.height)),
+            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(255, 255, 255),
+        )
+    finally:
+        if colour is not image:
+            colour.close()
+    view = Image.fromarray(warped)
+    scale = min(1.0, RAPIDOCR_MAX_SIDE / max(view.size))
+    if scale < 1.0:
+        smaller = view.resize(
+            (max(1, round(view.width * scale)), max(1, round(view.height * scale))), Image.Resampling.LANCZOS
+        )
+        view.close()
+        view = smaller
+        # The size actually made: boxes scale back by it.
+        scale = view.width / max(1, tesseract.width)
+    return view, scale
+
+
+def _same(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(abs(x - y) < 1e-9 for x, y in zip(a, b, strict=True))
 
 
 def _scale(factor: float) -> tuple[float, ...]:
