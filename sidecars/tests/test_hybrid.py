@@ -268,3 +268,29 @@ def _quote_page() -> Image.Image:
     for i, line in enumerate(prose):
         draw.text((120, 800 + 50 * i), line, fill=20, font=font)
     return page
+
+
+def test_a_photo_s_json_boxes_land_on_its_words() -> None:
+    # format=json of a photo read through the straightened, turned view: every word rapidocr read is
+    # mapped back onto the photo where Tesseract found the same word.
+    photo, _ = _photo(_quote_page())
+    photo = photo.rotate(90, expand=True)
+    engine = _engine()
+    read = engine.recognize_rendered(photo.convert("L"), {"format": "json"}, lambda p: photo.convert(p.mode))
+    own = engine.tesseract.read_page(photo.convert("L"), {"format": "json"})
+    assert read.source == "ocr:rapidocr" and read.rotation == 90
+    assert read.layout is not None and own.layout is not None
+
+    def centres(layout: lay.PageLayout) -> dict[str, tuple[float, float]]:
+        found: dict[str, tuple[float, float]] = {}
+        for w in layout.words():
+            middle = ((w.box.left + w.box.right) / 2, (w.box.top + w.box.bottom) / 2)
+            found.setdefault(w.text, lay.apply(layout.to_input, *middle))
+        return found
+
+    ours, tesseract_s = centres(read.layout), centres(own.layout)
+    shared = [w for w in ours if w in tesseract_s and len(w) >= 4]
+    assert len(shared) >= 15, (ours, tesseract_s)
+    for word in shared:
+        (x, y), (tx, ty) = ours[word], tesseract_s[word]
+        assert abs(x - tx) < 15 and abs(y - ty) < 15, (word, ours[word], tesseract_s[word])
